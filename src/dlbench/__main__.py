@@ -1,0 +1,5 @@
+"""`python -m dlbench` is the `dlbench` command."""
+
+from dlbench.cli import main
+
+main()

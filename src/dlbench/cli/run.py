@@ -1,0 +1,102 @@
+"""`dlbench run`: a suite (a file, a built-in name, or the default) or runs from flags."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from dlbench.cli import app
+from dlbench.errors import UserError
+
+LIST_FIELDS = ("model", "dataset", "framework", "device")  # comma lists become matrix entries
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UserError(f"empty list {value!r}: give one or more names separated by commas")
+    return items
+
+
+@app.command("run")
+def run_cmd(
+    suite: str = typer.Argument(None, help="Suite YAML file or built-in suite name "
+                                "(default, crossover, ...). Omit with no --model for the default suite."),
+    model: str = typer.Option(None, "--model", "-m", help="Preset name(s), comma separated."),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Dataset(s), comma separated."),
+    framework: str = typer.Option(None, "--framework", "-f",
+                                  help="torch, torch-compile, keras-tf, keras-jax, keras-torch or all."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or all, comma separated."),
+    epochs: int = typer.Option(None, "--epochs", "-e", help="Epochs (overrides the suite)."),
+    batch_size: int = typer.Option(None, "--batch-size", "-b"),
+    lr: float = typer.Option(None, "--lr", help="Learning rate."),
+    optimizer: str = typer.Option(None, "--optimizer", help="adam, sgd or adadelta."),
+    momentum: float = typer.Option(None, "--momentum", help="SGD momentum."),
+    init: str = typer.Option(None, "--init", help="framework-default, xavier-normal, ..., shared."),
+    seed: int = typer.Option(None, "--seed"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads (default: every core)."),
+    tuning: str = typer.Option(None, "--tuning", help="default (as tutorials do it) or tuned."),
+    normalize: str = typer.Option(None, "--normalize", help="scale, l2-rows, standardize or none."),
+    val_fraction: float = typer.Option(None, "--val-fraction", help="Validation share of the training set."),
+    limit_train: int = typer.Option(None, "--limit-train", help="Use the first N training samples."),
+    limit_test: int = typer.Option(None, "--limit-test", help="Use the first N test samples."),
+    repeats: int = typer.Option(1, "--repeats", "-r", help="Run each configuration N times (seeds seed..seed+N-1)."),
+    db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database (SQLite)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip runs already stored as finished."),
+    timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before a run is stopped."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where dataset files are (first place looked)."),
+) -> None:
+    """Train, time and test; store every run; print the results table."""
+    from rich.console import Console
+
+    from dlbench.cli.progress import RunProgress
+    from dlbench.report.table import print_table
+    from dlbench.runner.execute import execute
+    from dlbench.spec.suite import Suite, load_suite
+    from dlbench.store.db import Store
+
+    lists = {"model": _split(model), "dataset": _split(dataset), "framework": _split(framework),
+             "device": _split(device)}
+    scalars = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+               "momentum": momentum, "init": init, "seed": seed, "threads": threads,
+               "tuning": tuning, "normalize": normalize, "val_fraction": val_fraction,
+               "limit_train": limit_train, "limit_test": limit_test}
+    if suite is None and lists["model"] is None:
+        suite = "default"
+    if suite is not None:
+        base = load_suite(suite)
+    else:
+        base = Suite(name="command line", description="", defaults={}, matrix={},
+                     source="command line")
+    overrides = {k: v for k, v in scalars.items() if v is not None}
+    matrix = dict(base.matrix)
+    for key, values in lists.items():
+        if values is None:
+            continue
+        if len(values) == 1:
+            overrides[key] = values[0]
+        else:
+            matrix[key] = values
+            overrides.pop(key, None)
+    chosen = replace(base, matrix=matrix)
+    runs = chosen.expand(overrides, repeats=repeats)
+    name = chosen.name
+
+    console = Console(stderr=False)
+    progress = RunProgress(console)
+    with progress:
+        outcome = execute(runs, db, suite=name, resume=resume, data_dir=data_dir,
+                          timeout_s=timeout, progress=progress.callbacks())
+    if outcome.skipped:
+        console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
+    with Store(db, readonly=True) as store:
+        ids = ",".join(str(i) for i in outcome.row_ids)
+        rows = store.runs(f"id IN ({ids})") if ids else []
+    if rows:
+        print_table(rows, console, title=f"{name}: {len(rows)} run(s), stored in {db}")
+    if not outcome.all_ok:
+        raise typer.Exit(1)

@@ -1,0 +1,74 @@
+"""Framework adapters, imported lazily: the only package that imports torch, keras, tf or jax.
+
+The registry maps a framework name to its adapter module and the environment its process needs
+before the framework is imported (Keras reads its backend once, at import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from dlbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class FrameworkEntry:
+    name: str
+    module: str  # adapter module under dlbench.frameworks
+    requires: tuple[str, ...]  # importable packages it needs
+    env: dict[str, str] = field(default_factory=dict)  # set before import, in the run's process
+    install: str = ""  # how to get it
+    variant: bool = False  # a variant of another framework: `all` leaves it out
+
+
+REGISTRY: dict[str, FrameworkEntry] = {
+    "torch": FrameworkEntry("torch", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'"),
+    "torch-compile": FrameworkEntry(
+        "torch-compile", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'",
+        variant=True,
+    ),
+    "keras-tf": FrameworkEntry(
+        "keras-tf", "keras_backend", ("keras", "tensorflow"), {"KERAS_BACKEND": "tensorflow"},
+        "pip install 'dlbench[keras]'",
+    ),
+    "keras-jax": FrameworkEntry(
+        "keras-jax", "keras_backend", ("keras", "jax"), {"KERAS_BACKEND": "jax"},
+        "pip install 'dlbench[keras]'",
+    ),
+    "keras-torch": FrameworkEntry(
+        "keras-torch", "keras_backend", ("keras", "torch"), {"KERAS_BACKEND": "torch"},
+        "pip install 'dlbench[keras,torch]'",
+    ),
+}
+
+
+def entry(name: str) -> FrameworkEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UserError(
+            f"unknown framework {name!r}; choose from {', '.join(REGISTRY)}"
+        ) from None
+
+
+def missing_packages(name: str) -> list[str]:
+    """Packages the framework needs that are not installed (found without importing them)."""
+    from importlib.util import find_spec
+
+    return [pkg for pkg in entry(name).requires if find_spec(pkg) is None]
+
+
+def installed() -> list[str]:
+    """Installed frameworks, variants (torch-compile) left out: what `--framework all` runs."""
+    return [n for n, fw in REGISTRY.items() if not fw.variant and not missing_packages(n)]
+
+
+def adapter(name: str) -> ModuleType:
+    """Import the adapter (and so the framework). Call only in a run's own process."""
+    fw = entry(name)
+    missing = missing_packages(name)
+    if missing:
+        raise UserError(f"{name} needs {', '.join(missing)}, which is not installed: {fw.install}")
+    return importlib.import_module(f"dlbench.frameworks.{fw.module}")

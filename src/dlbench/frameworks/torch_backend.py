@@ -1,0 +1,396 @@
+"""PyTorch adapter (`torch`, and `torch-compile` which compiles the model with torch.compile).
+
+Two tunings, both training the same model on the same batches:
+- `tuned`: the whole dataset resident on the device as one float32 tensor; each epoch is a
+  permutation and batches are slices of it; the loss and correct counts are summed on the
+  device, so the step loop never waits for the device (no `.item()`, no host copy) and the
+  clock reads once per epoch, after a synchronise.
+- `default`: what the PyTorch tutorials write: a DataLoader over CPU tensors, each batch moved
+  to the device, `loss.item()` every step (a host sync per step on a GPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlbench.frameworks.base import (
+    DeviceInfo,
+    DeviceUnavailable,
+    EpochRecord,
+    Evaluation,
+    OnEpoch,
+    OnStep,
+    PreparedData,
+    epoch_permutation,
+    head_for,
+    strip_output_activation,
+)
+from dlbench.frameworks.initializers import sample, shared_weights
+from dlbench.measure.clock import SyncClock
+from dlbench.measure.fingerprint import cpu_model
+from dlbench.spec.layers import (
+    Act,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool,
+    ModelSpec,
+    layer_names,
+    summarize,
+)
+from dlbench.spec.run import RunSpec
+
+EVAL_BATCH = 1024  # evaluation has no gradients: a larger batch is faster and changes nothing
+STEP_REPORT_S = 0.5  # how often the step loop tells the progress bar where it is
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+}
+
+
+def devices() -> list[DeviceInfo]:
+    found = [DeviceInfo("torch", "cpu", True, cpu_model())]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            found.append(DeviceInfo("torch", f"cuda:{i}", True, props.name, props.total_memory))
+    else:
+        found.append(DeviceInfo("torch", "cuda", False, reason=_no_cuda_reason()))
+    return found
+
+
+def _no_cuda_reason() -> str:
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build"
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no GPU or driver"
+
+
+def torch_device(name: str) -> torch.device:
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DeviceUnavailable(f"device {name}: {_no_cuda_reason()}; use --device cpu")
+    dev = torch.device("cuda:0" if name == "cuda" else name)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceUnavailable(
+            f"device {name}: torch sees {torch.cuda.device_count()} GPU(s); "
+            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
+    return dev
+
+
+def build_module(spec: ModelSpec, input_shape: tuple[int, ...]) -> tuple[nn.Sequential, str]:
+    """The network up to its logits (named conv1, dense1, ...) and its output activation."""
+    layers, out_act = strip_output_activation(spec)
+    logits_spec = spec.model_copy(update={"layers": tuple(layers)})
+    summary = summarize(logits_spec, input_shape)
+    shape = tuple(input_shape)
+    modules: list[tuple[str, nn.Module]] = []
+    for name, layer, info in zip(layer_names(logits_spec), layers, summary.layers, strict=True):
+        act = None
+        if isinstance(layer, Flatten):
+            modules.append((name, nn.Flatten()))
+        elif isinstance(layer, Dense):
+            modules.append((name, nn.Linear(shape[0], layer.units, bias=layer.bias)))
+            act = layer.activation
+        elif isinstance(layer, Conv2d):
+            conv = nn.Conv2d(shape[0], layer.filters, layer.kernel, layer.stride,
+                             layer.pad_pixels(), bias=layer.bias)
+            modules.append((name, conv))
+            act = layer.activation
+        elif isinstance(layer, MaxPool):
+            modules.append((name, nn.MaxPool2d(layer.size, layer.stride or layer.size)))
+        elif isinstance(layer, BatchNorm):
+            bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            modules.append((name, bn(shape[0], eps=layer.eps, momentum=layer.momentum)))
+        elif isinstance(layer, Dropout):
+            modules.append((name, nn.Dropout(layer.rate)))
+        elif isinstance(layer, Act):
+            act = layer.fn
+        if act and act != "linear":
+            act_name = name if isinstance(layer, Act) else f"{name}_act"
+            modules.append((act_name, nn.Softmax(dim=1) if act == "softmax" else _ACTIVATIONS[act]()))
+        shape = info.output_shape
+    return nn.Sequential(OrderedDict(modules)), out_act
+
+
+def _init_weights(model: nn.Module, spec: ModelSpec, run: RunSpec, input_shape) -> None:
+    """Apply the run's initialiser; `framework-default` leaves PyTorch's own."""
+    if run.init == "framework-default":
+        return
+    if run.init == "shared":
+        weights = shared_weights(spec, input_shape, run.effective_seed)
+        with torch.no_grad():
+            for name, arrays in weights.items():
+                module = getattr(model, name)
+                for key, value in arrays.items():
+                    getattr(module, key).copy_(torch.from_numpy(value))
+        return
+    rng = np.random.default_rng([run.effective_seed, 0x1417])
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                module.weight.copy_(torch.from_numpy(sample(run.init, tuple(module.weight.shape), rng)))
+                if module.bias is not None:
+                    module.bias.zero_()
+
+
+def make_optimizer(run: RunSpec, params) -> torch.optim.Optimizer:
+    """The same optimizer everywhere: see docs/fairness.md for each framework's mapping."""
+    if run.optimizer == "adam":
+        return torch.optim.Adam(params, lr=run.lr, betas=(0.9, 0.999), eps=run.eps)
+    if run.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=run.lr, momentum=run.momentum)
+    return torch.optim.Adadelta(params, lr=run.lr, rho=0.95, eps=run.eps)
+
+
+class Trainer:
+    """Builds the model for one run and trains, evaluates and predicts with it."""
+
+    def __init__(self, run: RunSpec, data: PreparedData, device: str) -> None:
+        self.run = run
+        self.data = data
+        self.device = torch_device(device)
+        threads = run.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        torch.manual_seed(run.effective_seed)
+        self.spec = run.model_spec()
+        self.net, out_act = build_module(self.spec, data.input_shape)
+        out_units = summarize(self.spec, data.input_shape).output_shape
+        self.head = head_for(self.spec, run.loss, int(np.prod(out_units)), data.num_classes)
+        _init_weights(self.net, self.spec, run, data.input_shape)
+        self.net.to(self.device)
+        self.optimizer = make_optimizer(run, self.net.parameters())
+        self.compiled = run.framework == "torch-compile"
+        # Static shapes: warm_up compiles the full batch and the epoch's last, shorter one.
+        self.step_net = torch.compile(self.net, dynamic=False) if self.compiled else self.net
+        self.clock = SyncClock(self._sync)
+        self.compile_s = 0.0
+        self.options = {
+            "threads": torch.get_num_threads(),
+            "tuning": run.tuning,
+            "torch_compile": self.compiled,
+            "data_on_device": run.tuning == "tuned",
+            "host_sync_per_step": run.tuning == "default",
+            "head": self.head.mode,
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+            else cpu_model(),
+        }
+
+    # -- device helpers ------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _to_device(self, x: np.ndarray) -> torch.Tensor:
+        # NHWC float32 -> NCHW (or flat) on the device, once.
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        return t.to(self.device)
+
+    def _labels(self, y: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(y.astype(np.int64)).to(self.device)
+
+    # -- loss and accuracy, decided by the head -------------------------------------------
+    def _loss_and_correct(self, logits: torch.Tensor, y: torch.Tensor):
+        mode = self.head.mode
+        if mode == "binary-logits":
+            z = logits.reshape(-1)
+            loss = nn.functional.binary_cross_entropy_with_logits(z, y.to(z.dtype), reduction="sum")
+            correct = ((z > 0).long() == y).sum()
+            return loss, correct
+        if mode == "softmax-logits":
+            loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+        else:  # Keras' categorical cross-entropy on non-softmax outputs
+            out = _apply(self.head.activation, logits)
+            p = out / out.sum(dim=1, keepdim=True).clamp_min(1e-7)
+            p_true = p.gather(1, y[:, None]).clamp(1e-7, 1 - 1e-7)
+            loss = -torch.log(p_true).sum()
+        correct = (logits.argmax(dim=1) == y).sum()
+        return loss, correct
+
+    # -- training -------------------------------------------------------------------------
+    def warm_up(self) -> float:
+        """Compile before the clock starts (torch-compile): forward and backward on one batch of
+        each shape the epoch will use, with every weight and buffer restored afterwards."""
+        if not self.compiled:
+            return 0.0
+        n, bs = len(self.data.x_train), self.run.batch_size
+        sizes = {min(bs, n)} | ({n % bs} if n % bs else set())
+        state = copy.deepcopy(self.net.state_dict())
+        x = self._to_device(self.data.x_train[: max(sizes)])
+        y = self._labels(self.data.y_train[: max(sizes)])
+        start = self.clock.now()
+        self.net.train()
+        for size in sorted(sizes):
+            loss, _ = self._loss_and_correct(self.step_net(x[:size]), y[:size])
+            loss.backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.compile_s = self.clock.now() - start
+        self.net.load_state_dict(state)
+        return self.compile_s
+
+    def fit(self, on_epoch: OnEpoch, on_step: OnStep | None = None) -> None:
+        if self.run.tuning == "tuned":
+            self._fit_resident(on_epoch, on_step)
+        else:
+            self._fit_loader(on_epoch, on_step)
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor, batch_size: int):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, correct = self._loss_and_correct(self.step_net(xb), yb)
+        (loss_sum / batch_size).backward()  # mean loss over the batch, as every framework does
+        self.optimizer.step()
+        return loss_sum.detach(), correct
+
+    def _fit_resident(self, on_epoch: OnEpoch, on_step: OnStep | None) -> None:
+        x = self._to_device(self.data.x_train)
+        y = self._labels(self.data.y_train)
+        n, bs = len(x), self.run.batch_size
+        steps = math.ceil(n / bs)
+        for epoch in range(1, self.run.epochs + 1):
+            perm = torch.from_numpy(epoch_permutation(n, self.run.effective_seed, epoch))
+            perm = perm.to(self.device)
+            self.net.train()
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), device=self.device, dtype=torch.long)
+            start = self.clock.now()
+            last_report = time.perf_counter()
+            for step in range(steps):
+                idx = perm[step * bs : (step + 1) * bs]
+                batch_loss, batch_correct = self._step(x[idx], y[idx], len(idx))
+                loss_sum += batch_loss
+                correct += batch_correct
+                if on_step and time.perf_counter() - last_report > STEP_REPORT_S:
+                    on_step(epoch, step + 1, steps)  # host-side count: no sync
+                    last_report = time.perf_counter()
+            epoch_s = self.clock.now() - start
+            record = EpochRecord(epoch, float(loss_sum) / n, int(correct) / n, epoch_s)
+            if not self._validate_into(record) or not on_epoch(record):
+                return
+
+    def _fit_loader(self, on_epoch: OnEpoch, on_step: OnStep | None) -> None:
+        from torch.utils.data import DataLoader, TensorDataset
+
+        x = torch.from_numpy(np.ascontiguousarray(self.data.x_train.transpose(0, 3, 1, 2)))
+        y = torch.from_numpy(self.data.y_train.astype(np.int64))
+        n = len(x)
+        dataset = TensorDataset(x, y)
+        for epoch in range(1, self.run.epochs + 1):
+            # The same batch order as the tuned loop: the sampler is the epoch's permutation.
+            order = epoch_permutation(n, self.run.effective_seed, epoch).tolist()
+            loader = DataLoader(dataset, batch_size=self.run.batch_size, sampler=order)
+            self.net.train()
+            loss_total, correct_total = 0.0, 0
+            start = self.clock.now()
+            for step, (xb, yb) in enumerate(loader):
+                xb, yb = xb.to(self.device), yb.to(self.device)
+                batch_loss, batch_correct = self._step(xb, yb, len(xb))
+                loss_total += batch_loss.item()  # the tutorials' per-step sync
+                correct_total += int(batch_correct.item())
+                if on_step and step % 100 == 0:
+                    on_step(epoch, step + 1, len(loader))
+            epoch_s = self.clock.now() - start
+            record = EpochRecord(epoch, loss_total / n, correct_total / n, epoch_s)
+            if not self._validate_into(record) or not on_epoch(record):
+                return
+
+    def _validate_into(self, record: EpochRecord) -> bool:
+        """Add validation figures to the record; False when the loss is no longer finite."""
+        if len(self.data.x_val):
+            start = self.clock.now()
+            ev = self.evaluate(self.data.x_val, self.data.y_val)
+            record.val_s = self.clock.now() - start
+            record.val_loss, record.val_acc = ev.loss, ev.acc
+        return math.isfinite(record.train_loss)
+
+    # -- evaluation -----------------------------------------------------------------------
+    @torch.inference_mode()
+    def _logits(self, x: np.ndarray) -> torch.Tensor:
+        self.net.eval()
+        xt = self._to_device(x)
+        # The uncompiled module: evaluation shapes would each cost torch.compile a recompile.
+        chunks = [self.net(xt[i : i + EVAL_BATCH]) for i in range(0, len(xt), EVAL_BATCH)]
+        return torch.cat(chunks) if chunks else torch.empty(0, device=self.device)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> Evaluation:
+        logits = self._logits(x)
+        with torch.inference_mode():
+            loss, _ = self._loss_and_correct(logits, self._labels(y))
+            if self.head.mode == "binary-logits":
+                pred = (logits.reshape(-1) > 0).long()
+            else:
+                pred = logits.argmax(dim=1)
+        pred_np = pred.cpu().numpy()
+        n = max(len(y), 1)
+        return Evaluation(float(loss) / n, float((pred_np == y).sum()) / n, pred_np)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes); for one sigmoid unit, (N, 2)."""
+        logits = self._logits(x)
+        with torch.inference_mode():
+            if self.head.mode == "binary-logits":
+                p1 = torch.sigmoid(logits.reshape(-1))
+                probs = torch.stack([1 - p1, p1], dim=1)
+            elif self.head.mode == "softmax-logits":
+                probs = torch.softmax(logits, dim=1)
+            else:
+                out = _apply(self.head.activation, logits)
+                probs = out / out.sum(dim=1, keepdim=True).clamp_min(1e-7)
+        return probs.cpu().numpy()
+
+    def peak_device_bytes(self) -> int | None:
+        if self.device.type != "cuda":
+            return None
+        return int(torch.cuda.max_memory_allocated(self.device))
+
+    # -- weights --------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        torch.save(self.net.state_dict(), path)
+
+    def load(self, path: Path) -> None:
+        self.net.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+
+    @torch.inference_mode()
+    def activations(self, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Outputs of the named layers (after their activation) for the given samples."""
+        self.net.eval()
+        out: dict[str, np.ndarray] = {}
+        h = self._to_device(x)
+        for name, module in self.net.named_children():
+            h = module(h)
+            base = name.removesuffix("_act")
+            if base in names:  # a layer's own activation replaces its pre-activation output
+                out[base] = h.cpu().numpy()
+        return out
+
+
+def _apply(activation: str, logits: torch.Tensor) -> torch.Tensor:
+    if activation == "linear":
+        return logits
+    if activation == "softmax":
+        return torch.softmax(logits, dim=1)
+    return _ACTIVATIONS[activation]()(logits)
+
+
+def versions() -> dict[str, str]:
+    info = {"torch": torch.__version__}
+    if torch.version.cuda:
+        info["cuda"] = torch.version.cuda
+    if torch.cuda.is_available():
+        info["cudnn"] = str(torch.backends.cudnn.version())
+    return info

@@ -1,0 +1,65 @@
+"""The machine and software a result was measured on, stored with every run.
+
+Results without their context are noise: CPU model and cores, threads used, GPU, driver,
+library versions, Python, OS, dlbench's version and git commit.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import dlbench
+
+LIBRARIES = ("numpy", "torch", "keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    src = Path(dlbench.__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def machine_fingerprint() -> dict[str, Any]:
+    """What the parent knows without importing a framework; adapters add device details."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+        "dlbench": dlbench.__version__,
+        "git_commit": _git_commit(),
+        "libraries": library_versions(),
+    }

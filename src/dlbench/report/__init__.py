@@ -1,0 +1,1 @@
+"""Tables, exports and reports, read from the store (never from a live run)."""

@@ -1,0 +1,28 @@
+"""The console table of runs (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dlbench.report.columns import COLUMNS, formatted_rows, notes
+from dlbench.store.db import RunRow
+
+_STATUS_STYLE = {"finished": "green", "diverged": "yellow", "timeout": "red", "failed": "red",
+                 "oom": "red"}
+
+
+def print_table(rows: list[RunRow], console: Console, title: str = "dlbench results") -> None:
+    table = Table(title=title, header_style="bold")
+    for c in COLUMNS:
+        table.add_column(c.title, justify="right" if c.numeric else "left",
+                         overflow="fold")
+    for r, cells in zip(rows, formatted_rows(rows), strict=True):
+        style = _STATUS_STYLE.get(r["status"], "")
+        cells = [escape(c) for c in cells]  # names and paths come from the user
+        cells[-1] = f"[{style}]{cells[-1]}[/]" if style else cells[-1]
+        table.add_row(*cells)
+    console.print(table)
+    for line in notes(rows):
+        console.print(f"[dim]- {escape(line)}[/]")

@@ -1,0 +1,1 @@
+"""Runs each run spec in a fresh process and stores its result."""

@@ -1,0 +1,137 @@
+"""One run, in its own process: `python -m dlbench.runner.worker` with a JSON job on stdin.
+
+The framework is imported here and nowhere in the parent, after the parent has set the
+environment it needs (Keras' backend, thread counts). Progress and the result go to the parent
+as JSON lines on the file descriptor named by DLBENCH_EVENT_FD, so that whatever the framework
+prints on stdout or stderr cannot corrupt them. Every failure becomes a result with a status.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import traceback
+from typing import Any
+
+EVENT_FD_ENV = "DLBENCH_EVENT_FD"
+DIVERGED_LOSS = 1e6  # a training loss above this (or not finite) means the run has diverged
+
+
+class Events:
+    def __init__(self, fd: int | None) -> None:
+        self._out = os.fdopen(fd, "w", buffering=1) if fd is not None else sys.stdout
+
+    def send(self, event: str, **fields: Any) -> None:
+        self._out.write(json.dumps({"event": event, **fields}) + "\n")
+        self._out.flush()
+
+
+def _status_of(exc: BaseException) -> str:
+    text = f"{type(exc).__name__} {exc}".lower()
+    if isinstance(exc, MemoryError) or "out of memory" in text or "resourceexhausted" in text:
+        return "oom"
+    return "failed"
+
+
+def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
+    """Load, build, train, test; returns the result record (also on failure)."""
+    t_start = time.perf_counter()
+    from dlbench.data import load_dataset, normalize, split_validation
+    from dlbench.errors import UserError
+    from dlbench.frameworks import adapter
+    from dlbench.frameworks.base import PreparedData, confusion_matrix
+    from dlbench.measure import peak_rss_bytes
+    from dlbench.spec.run import RunSpec
+
+    run = RunSpec.model_validate(job["run"])
+    result: dict[str, Any] = {"status": "failed", "epochs": []}
+    try:
+        t0 = time.perf_counter()
+        backend = adapter(run.framework)
+        result["import_s"] = time.perf_counter() - t0
+        result["versions"] = backend.versions()
+
+        t0 = time.perf_counter()
+        ds = load_dataset(run.dataset, job.get("data_dir"), limit_train=run.limit_train,
+                          limit_test=run.limit_test)
+        x_train = normalize(ds.x_train, run.normalize, reference=ds.x_train)
+        x_test = normalize(ds.x_test, run.normalize, reference=ds.x_train)
+        x_tr, y_tr, x_val, y_val = split_validation(x_train, ds.y_train, run.val_fraction,
+                                                    run.effective_seed)
+        data = PreparedData(x_tr, y_tr, x_val, y_val, x_test, ds.y_test, ds.num_classes,
+                            ds.class_names)
+        result.update(load_s=time.perf_counter() - t0, train_samples=len(x_tr),
+                      val_samples=len(x_val), test_samples=len(x_test), synthetic=ds.synthetic,
+                      class_names=list(ds.class_names), data_source=ds.source)
+
+        t0 = time.perf_counter()
+        trainer = backend.Trainer(run, data, run.device)
+        result["build_s"] = time.perf_counter() - t0
+        result["compile_s"] = trainer.warm_up()
+        result["options"] = trainer.options
+        events.send("start", steps=math.ceil(len(x_tr) / run.batch_size), epochs=run.epochs,
+                    setup_s=time.perf_counter() - t_start)
+
+        diverged: list[str] = []
+
+        def on_epoch(rec) -> bool:
+            result["epochs"].append(vars(rec).copy())
+            events.send("epoch", **vars(rec))
+            if not math.isfinite(rec.train_loss) or rec.train_loss > DIVERGED_LOSS:
+                diverged.append(f"training loss {rec.train_loss:.3g} at epoch {rec.epoch}")
+                return False
+            return True
+
+        def on_step(epoch: int, step: int, steps: int) -> None:
+            events.send("step", epoch=epoch, step=step, steps=steps)
+
+        trainer.fit(on_epoch, on_step)
+        epoch_times = [e["epoch_s"] for e in result["epochs"]]
+        result["train_s"] = sum(epoch_times)
+        result["first_epoch_s"] = epoch_times[0] if epoch_times else None
+        steady = statistics.median(epoch_times[1:]) if len(epoch_times) > 1 else None
+        result["steady_epoch_s"] = steady
+        per_epoch = steady or result["first_epoch_s"]
+        result["samples_per_s"] = len(x_tr) / per_epoch if per_epoch else None
+        if diverged:
+            result["status"] = "diverged"
+            result["message"] = f"diverged: {diverged[0]}; try a smaller learning rate"
+        else:
+            t0 = trainer.clock.now()
+            ev = trainer.evaluate(x_test, ds.y_test)
+            result["test_s"] = trainer.clock.now() - t0
+            result["test_loss"], result["test_acc"] = ev.loss, ev.acc
+            if ds.num_classes:
+                result["confusion"] = confusion_matrix(ds.y_test, ev.predictions,
+                                                       ds.num_classes).tolist()
+            result["status"] = "finished"
+            if job.get("save_path"):
+                trainer.save(job["save_path"])
+                result["weights_path"] = job["save_path"]
+        result["peak_device_bytes"] = getattr(trainer, "peak_device_bytes", lambda: None)()
+    except UserError as exc:
+        result["message"] = str(exc)
+    except BaseException as exc:  # noqa: BLE001 - every failure is a result
+        result["status"] = _status_of(exc)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        result["message"] = f"{type(exc).__name__}: {first}"[:500]
+        traceback.print_exc(file=sys.stderr)
+    result["peak_rss_bytes"] = peak_rss_bytes()
+    result["wall_s"] = time.perf_counter() - t_start
+    return result
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    fd = os.environ.get(EVENT_FD_ENV)
+    events = Events(int(fd) if fd else None)
+    result = run_job(job, events)
+    events.send("result", **result)
+
+
+if __name__ == "__main__":
+    main()

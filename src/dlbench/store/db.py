@@ -1,0 +1,169 @@
+"""The results database: SQLite, WAL, one transaction per finished run, appended, never edited.
+
+A run is a row in `runs` (its resolved spec, status, times, metrics, fingerprint, confusion
+matrix) with its per-epoch rows in `epochs`. The file is marked with SQLite's application_id,
+so dlbench recognises its own databases and never writes into a file it did not create.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dlbench.errors import UserError
+
+APPLICATION_ID = 0x646C6263  # "dlbc"
+SCHEMA_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+DEFAULT_DB = Path("dlbench.sqlite")
+
+# Scalar columns of `runs`, in order; JSON columns follow.
+RUN_COLUMNS = (
+    "run_id", "suite", "model", "dataset", "framework", "device", "tuning", "status", "message",
+    "started_at", "finished_at", "params", "params_excl_bn", "macs", "epochs", "epochs_done",
+    "batch_size", "optimizer", "lr", "seed", "repeat", "train_samples", "val_samples",
+    "test_samples", "synthetic", "import_s", "load_s", "build_s", "compile_s", "first_epoch_s",
+    "steady_epoch_s", "train_s", "test_s", "wall_s", "samples_per_s", "test_loss", "test_acc",
+    "peak_rss_bytes", "peak_device_bytes", "weights_path",
+)
+JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra")
+EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_s", "val_s")
+DONE_STATUSES = ("finished", "diverged")  # results --resume keeps; others are tried again
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  {", ".join(f"{c}" for c in RUN_COLUMNS)},
+  {", ".join(f"{c}_json TEXT" for c in JSON_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS runs_run_id ON runs(run_id);
+CREATE TABLE IF NOT EXISTS epochs (
+  run INTEGER NOT NULL REFERENCES runs(id),
+  {", ".join(f"{c}" for c in EPOCH_COLUMNS)},
+  PRIMARY KEY (run, epoch)
+);
+"""
+
+
+@dataclass
+class RunRow:
+    """A stored run as the report layer sees it."""
+
+    id: int
+    values: dict[str, Any]
+    epochs: list[dict[str, Any]]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values.get(key)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.values.get("spec") or {}
+
+
+def check_db_path(path: Path, must_exist: bool = False) -> None:
+    """Refuse, without touching it, a path that is not a dlbench database or cannot become one."""
+    if path.is_dir():
+        raise UserError(f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}")
+    if not path.exists():
+        if must_exist:
+            raise UserError(f"no database at {path}: run `dlbench run` first, or pass --db")
+        if not path.parent.exists():
+            raise UserError(f"--db {path}: folder {path.parent} does not exist; create it first")
+        return
+    if path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head != SQLITE_MAGIC:
+        raise UserError(
+            f"--db {path} is not a SQLite file; choose another path "
+            "(dlbench never overwrites a file it did not create)"
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"--db {path} is a damaged SQLite file ({exc}); choose another path") from None
+    if app_id != APPLICATION_ID and tables:
+        raise UserError(
+            f"--db {path} is a SQLite database that dlbench did not create; choose another path"
+        )
+
+
+class Store:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        check_db_path(self.path, must_exist=readonly)
+        if readonly:
+            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        else:
+            self.conn = sqlite3.connect(self.path)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            if self.conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                with self.conn:
+                    self.conn.executescript(_SCHEMA)
+                    self.conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def done_run_ids(self) -> set[str]:
+        marks = ",".join("?" * len(DONE_STATUSES))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT run_id FROM runs WHERE status IN ({marks})", DONE_STATUSES
+        )
+        return {r[0] for r in rows}
+
+    def add_run(self, values: dict[str, Any], epochs: list[dict[str, Any]]) -> int:
+        """Write one run and its epochs in one transaction; returns its row id."""
+        row = {c: values.get(c) for c in RUN_COLUMNS}
+        for c in JSON_COLUMNS:
+            row[f"{c}_json"] = json.dumps(values.get(c)) if values.get(c) is not None else None
+        row.setdefault("finished_at", None)
+        row["finished_at"] = row["finished_at"] or datetime.now(timezone.utc).isoformat(
+            timespec="seconds")
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        with self.conn:
+            cur = self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", list(row.values()))
+            run = cur.lastrowid
+            self.conn.executemany(
+                f"INSERT INTO epochs (run, {', '.join(EPOCH_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' * len(EPOCH_COLUMNS))})",
+                [[run, *(e.get(c) for c in EPOCH_COLUMNS)] for e in epochs],
+            )
+        return int(run)
+
+    def runs(self, where: str = "", params: tuple = ()) -> list[RunRow]:
+        """Stored runs in the order they finished, each with its epochs."""
+        sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+        out = []
+        for r in self.conn.execute(sql, params).fetchall():
+            values = {k: r[k] for k in r.keys() if not k.endswith("_json")}
+            for c in JSON_COLUMNS:
+                raw = r[f"{c}_json"]
+                values[c] = json.loads(raw) if raw else None
+            eps = self.conn.execute(
+                f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run = ? ORDER BY epoch",
+                (r["id"],),
+            ).fetchall()
+            out.append(RunRow(int(r["id"]), values, [dict(e) for e in eps]))
+        return out
