@@ -53,9 +53,24 @@ def test_reported_parameter_counts(name, params):
 
 
 def test_every_workload_has_a_preset():
-    expected = {"a-mlp", "a-deep-mlp", "a-face-cnn", "a-torch-cnn", "b-fcn-50k", "b-fcn-100k",
-                "b-fcn-200k", "b-cnn-10k", "b-cnn-20k", "b-cnn-50k", "b-cnn-100k", "c-keras-cnn",
-                "c-torch-cnn", "c-final-cnn", "d-mlp", "e-ann"}
+    expected = {
+        "a-mlp",
+        "a-deep-mlp",
+        "a-face-cnn",
+        "a-torch-cnn",
+        "b-fcn-50k",
+        "b-fcn-100k",
+        "b-fcn-200k",
+        "b-cnn-10k",
+        "b-cnn-20k",
+        "b-cnn-50k",
+        "b-cnn-100k",
+        "c-keras-cnn",
+        "c-torch-cnn",
+        "c-final-cnn",
+        "d-mlp",
+        "e-ann",
+    }
     assert expected <= set(PRESETS)
 
 

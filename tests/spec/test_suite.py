@@ -16,7 +16,11 @@ def test_matrix_order_and_runs(tmp_path):
     )
     runs = load_suite(path).expand()
     assert [(r.model, r.batch_size, r.lr) for r in runs] == [
-        ("a-mlp", 32, 0.1), ("a-mlp", 32, 0.01), ("d-mlp", 64, 0.1), ("d-mlp", 64, 0.01)]
+        ("a-mlp", 32, 0.1),
+        ("a-mlp", 32, 0.01),
+        ("d-mlp", 64, 0.1),
+        ("d-mlp", 64, 0.01),
+    ]
     assert [r.run_id for r in runs] == [r.run_id for r in load_suite(path).expand()]
     assert len({r.run_id for r in runs}) == 4
 
@@ -30,8 +34,16 @@ def test_repeats_change_seed_and_id():
 
 def test_id_follows_the_resolved_model():
     a = make_run({"model": "b-cnn-20k"})
-    b = make_run({"model": {"builder": "cnn", "conv_channels": [1, 20, 30],
-                            "dense_sizes": [9, 20, 10], "name": "b-cnn-20k"}})
+    b = make_run(
+        {
+            "model": {
+                "builder": "cnn",
+                "conv_channels": [1, 20, 30],
+                "dense_sizes": [9, 20, 10],
+                "name": "b-cnn-20k",
+            }
+        }
+    )
     assert a.model_spec() == b.model_spec()
     assert a.run_id != b.run_id or a.model_name == b.model_name
 

@@ -6,8 +6,9 @@ import typer
 
 from dlbench.cli import app
 
-list_app = typer.Typer(help="List models, datasets, frameworks, devices and suites.",
-                       no_args_is_help=True)
+list_app = typer.Typer(
+    help="List models, datasets, frameworks, devices and suites.", no_args_is_help=True
+)
 app.add_typer(list_app, name="list")
 
 
@@ -21,9 +22,9 @@ def _human(n: int) -> str:
 @list_app.command("models")
 def list_models() -> None:
     """Every preset: source, input, parameters and multiply-adds per sample."""
-    from rich.console import Console
     from rich.table import Table
 
+    from dlbench.cli.console import make_console
     from dlbench.spec.presets import PRESETS
 
     table = Table(title="model presets (parameters: trainable, as PyTorch and Keras count them)")
@@ -31,12 +32,21 @@ def list_models() -> None:
         table.add_column(col, justify="right" if col.startswith(("params", "MAC")) else "left")
     for p in PRESETS.values():
         s = p.spec.summary(p.input_shape)
-        table.add_row(p.name, p.source, "x".join(map(str, p.input_shape)), f"{s.params:,}",
-                      f"{s.params_excl_bn:,}", _human(s.macs), p.note)
-    console = Console()
+        table.add_row(
+            p.name,
+            p.source,
+            "x".join(map(str, p.input_shape)),
+            f"{s.params:,}",
+            f"{s.params_excl_bn:,}",
+            _human(s.macs),
+            p.note,
+        )
+    console = make_console()
     console.print(table)
-    console.print("[dim]params excl. BN leaves batch-norm's scale and shift out, as the reports' "
-                  "budget tables did; MACs count dense and conv multiply-adds (weights only).[/]")
+    console.print(
+        "[dim]params excl. BN leaves batch-norm's scale and shift out, as the reports' "
+        "budget tables did; MACs count dense and conv multiply-adds (weights only).[/]"
+    )
 
 
 @list_app.command("datasets")
@@ -52,9 +62,9 @@ def list_frameworks() -> None:
     """Each framework: installed or not, and its version (nothing is imported)."""
     from importlib import metadata
 
-    from rich.console import Console
     from rich.table import Table
 
+    from dlbench.cli.console import make_console
     from dlbench.frameworks import REGISTRY, missing_packages
 
     table = Table(title="frameworks")
@@ -70,18 +80,22 @@ def list_frameworks() -> None:
                     break
                 except metadata.PackageNotFoundError:
                     continue
-        status = "[green]installed[/]" if not missing else f"[red]missing {', '.join(missing)}[/]: {fw.install}"
+        status = (
+            "[green]installed[/]"
+            if not missing
+            else f"[red]missing {', '.join(missing)}[/]: {fw.install}"
+        )
         table.add_row(name, status, ", ".join(versions))
-    Console().print(table)
+    make_console().print(table)
 
 
 @list_app.command("devices")
 def list_devices() -> None:
     """What each installed framework sees, and why a device is missing."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from dlbench.cli.console import make_console
     from dlbench.frameworks import REGISTRY
     from dlbench.runner.process import probe_devices
 
@@ -93,9 +107,15 @@ def list_devices() -> None:
         for d in probe_devices(name):
             gpu_seen |= d.available and d.device.startswith("cuda")
             mem = f"{d.memory_bytes / 2**30:.1f} GiB" if d.memory_bytes else ""
-            table.add_row(name, d.device, "[green]yes[/]" if d.available else "[red]no[/]",
-                          escape(d.name), mem, escape(d.reason))
-    console = Console()
+            table.add_row(
+                name,
+                d.device,
+                "[green]yes[/]" if d.available else "[red]no[/]",
+                escape(d.name),
+                mem,
+                escape(d.reason),
+            )
+    console = make_console()
     console.print(table)
     if not gpu_seen:
         console.print("No GPU is visible to any framework on this machine: runs use the CPU.")

@@ -19,8 +19,7 @@ def results_cmd(
     last: int = typer.Option(None, "--last", help="Only the last N runs."),
 ) -> None:
     """Show stored runs."""
-    from rich.console import Console
-
+    from dlbench.cli.console import make_console
     from dlbench.store.db import Store
 
     if fmt not in FORMATS:
@@ -34,7 +33,7 @@ def results_cmd(
 
         if not rows:
             raise UserError(f"{db} holds no runs yet: run `dlbench run` first")
-        print_table(rows, Console(), title=f"{len(rows)} run(s) in {db}")
+        print_table(rows, make_console(), title=f"{len(rows)} run(s) in {db}")
         return
     from dlbench.report.formats import renderer
 

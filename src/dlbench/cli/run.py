@@ -24,12 +24,19 @@ def _split(value: str | None) -> list[str] | None:
 
 @app.command("run")
 def run_cmd(
-    suite: str = typer.Argument(None, help="Suite YAML file or built-in suite name "
-                                "(default, crossover, ...). Omit with no --model for the default suite."),
+    suite: str = typer.Argument(
+        None,
+        help="Suite YAML file or built-in suite name "
+        "(default, crossover, ...). Omit with no --model for the default suite.",
+    ),
     model: str = typer.Option(None, "--model", "-m", help="Preset name(s), comma separated."),
     dataset: str = typer.Option(None, "--dataset", "-d", help="Dataset(s), comma separated."),
-    framework: str = typer.Option(None, "--framework", "-f",
-                                  help="torch, torch-compile, keras-tf, keras-jax, keras-torch or all."),
+    framework: str = typer.Option(
+        None,
+        "--framework",
+        "-f",
+        help="torch, torch-compile, keras-tf, keras-jax, keras-torch or all.",
+    ),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or all, comma separated."),
     epochs: int = typer.Option(None, "--epochs", "-e", help="Epochs (overrides the suite)."),
     batch_size: int = typer.Option(None, "--batch-size", "-b"),
@@ -41,37 +48,61 @@ def run_cmd(
     threads: int = typer.Option(None, "--threads", help="CPU threads (default: every core)."),
     tuning: str = typer.Option(None, "--tuning", help="default (as tutorials do it) or tuned."),
     normalize: str = typer.Option(None, "--normalize", help="scale, l2-rows, standardize or none."),
-    val_fraction: float = typer.Option(None, "--val-fraction", help="Validation share of the training set."),
-    limit_train: int = typer.Option(None, "--limit-train", help="Use the first N training samples."),
+    val_fraction: float = typer.Option(
+        None, "--val-fraction", help="Validation share of the training set."
+    ),
+    limit_train: int = typer.Option(
+        None, "--limit-train", help="Use the first N training samples."
+    ),
     limit_test: int = typer.Option(None, "--limit-test", help="Use the first N test samples."),
-    repeats: int = typer.Option(1, "--repeats", "-r", help="Run each configuration N times (seeds seed..seed+N-1)."),
+    repeats: int = typer.Option(
+        1, "--repeats", "-r", help="Run each configuration N times (seeds seed..seed+N-1)."
+    ),
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database (SQLite)."),
     resume: bool = typer.Option(False, "--resume", help="Skip runs already stored as finished."),
     timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before a run is stopped."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Where dataset files are (first place looked)."),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Where dataset files are (first place looked)."
+    ),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not keep the trained weights."),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
-    from rich.console import Console
-
+    from dlbench.cli.console import make_console
     from dlbench.cli.progress import RunProgress
     from dlbench.report.table import print_table
     from dlbench.runner.execute import execute
     from dlbench.spec.suite import Suite, load_suite
     from dlbench.store.db import Store
 
-    lists = {"model": _split(model), "dataset": _split(dataset), "framework": _split(framework),
-             "device": _split(device)}
-    scalars = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
-               "momentum": momentum, "init": init, "seed": seed, "threads": threads,
-               "tuning": tuning, "normalize": normalize, "val_fraction": val_fraction,
-               "limit_train": limit_train, "limit_test": limit_test}
+    lists = {
+        "model": _split(model),
+        "dataset": _split(dataset),
+        "framework": _split(framework),
+        "device": _split(device),
+    }
+    scalars = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "momentum": momentum,
+        "init": init,
+        "seed": seed,
+        "threads": threads,
+        "tuning": tuning,
+        "normalize": normalize,
+        "val_fraction": val_fraction,
+        "limit_train": limit_train,
+        "limit_test": limit_test,
+    }
     if suite is None and lists["model"] is None:
         suite = "default"
     if suite is not None:
         base = load_suite(suite)
     else:
-        base = Suite(name="command line", description="", defaults={}, matrix={},
-                     source="command line")
+        base = Suite(
+            name="command line", description="", defaults={}, matrix={}, source="command line"
+        )
     overrides = {k: v for k, v in scalars.items() if v is not None}
     matrix = dict(base.matrix)
     for key, values in lists.items():
@@ -86,11 +117,19 @@ def run_cmd(
     runs = chosen.expand(overrides, repeats=repeats)
     name = chosen.name
 
-    console = Console(stderr=False)
+    console = make_console()
     progress = RunProgress(console)
     with progress:
-        outcome = execute(runs, db, suite=name, resume=resume, data_dir=data_dir,
-                          timeout_s=timeout, progress=progress.callbacks())
+        outcome = execute(
+            runs,
+            db,
+            suite=name,
+            resume=resume,
+            data_dir=data_dir,
+            timeout_s=timeout,
+            save=not no_save,
+            progress=progress.callbacks(),
+        )
     if outcome.skipped:
         console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
     with Store(db, readonly=True) as store:

@@ -51,6 +51,7 @@ from dlbench.spec.layers import (
 )
 from dlbench.spec.run import RunSpec
 
+WEIGHTS_SUFFIX = ".pt"  # a state_dict, read back with torch.load(weights_only=True)
 EVAL_BATCH = 1024  # evaluation has no gradients: a larger batch is faster and changes nothing
 STEP_REPORT_S = 0.5  # how often the step loop tells the progress bar where it is
 
@@ -109,8 +110,14 @@ def build_module(spec: ModelSpec, input_shape: tuple[int, ...]) -> tuple[nn.Sequ
             modules.append((name, nn.Linear(shape[0], layer.units, bias=layer.bias)))
             act = layer.activation
         elif isinstance(layer, Conv2d):
-            conv = nn.Conv2d(shape[0], layer.filters, layer.kernel, layer.stride,
-                             layer.pad_pixels(), bias=layer.bias)
+            conv = nn.Conv2d(
+                shape[0],
+                layer.filters,
+                layer.kernel,
+                layer.stride,
+                layer.pad_pixels(),
+                bias=layer.bias,
+            )
             modules.append((name, conv))
             act = layer.activation
         elif isinstance(layer, MaxPool):
@@ -124,7 +131,9 @@ def build_module(spec: ModelSpec, input_shape: tuple[int, ...]) -> tuple[nn.Sequ
             act = layer.fn
         if act and act != "linear":
             act_name = name if isinstance(layer, Act) else f"{name}_act"
-            modules.append((act_name, nn.Softmax(dim=1) if act == "softmax" else _ACTIVATIONS[act]()))
+            modules.append(
+                (act_name, nn.Softmax(dim=1) if act == "softmax" else _ACTIVATIONS[act]())
+            )
         shape = info.output_shape
     return nn.Sequential(OrderedDict(modules)), out_act
 
@@ -145,7 +154,9 @@ def _init_weights(model: nn.Module, spec: ModelSpec, run: RunSpec, input_shape) 
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, (nn.Linear, nn.Conv2d)):
-                module.weight.copy_(torch.from_numpy(sample(run.init, tuple(module.weight.shape), rng)))
+                module.weight.copy_(
+                    torch.from_numpy(sample(run.init, tuple(module.weight.shape), rng))
+                )
                 if module.bias is not None:
                     module.bias.zero_()
 
@@ -188,7 +199,8 @@ class Trainer:
             "data_on_device": run.tuning == "tuned",
             "host_sync_per_step": run.tuning == "default",
             "head": self.head.mode,
-            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
             else cpu_model(),
         }
 
@@ -280,7 +292,8 @@ class Trainer:
                     last_report = time.perf_counter()
             epoch_s = self.clock.now() - start
             record = EpochRecord(epoch, float(loss_sum) / n, int(correct) / n, epoch_s)
-            if not self._validate_into(record) or not on_epoch(record):
+            self._validate_into(record)
+            if not on_epoch(record):
                 return
 
     def _fit_loader(self, on_epoch: OnEpoch, on_step: OnStep | None) -> None:
@@ -306,17 +319,17 @@ class Trainer:
                     on_step(epoch, step + 1, len(loader))
             epoch_s = self.clock.now() - start
             record = EpochRecord(epoch, loss_total / n, correct_total / n, epoch_s)
-            if not self._validate_into(record) or not on_epoch(record):
+            self._validate_into(record)
+            if not on_epoch(record):
                 return
 
-    def _validate_into(self, record: EpochRecord) -> bool:
-        """Add validation figures to the record; False when the loss is no longer finite."""
-        if len(self.data.x_val):
+    def _validate_into(self, record: EpochRecord) -> None:
+        """Add validation figures to the record (not for a loss that is no longer finite)."""
+        if len(self.data.x_val) and math.isfinite(record.train_loss):
             start = self.clock.now()
             ev = self.evaluate(self.data.x_val, self.data.y_val)
             record.val_s = self.clock.now() - start
             record.val_loss, record.val_acc = ev.loss, ev.acc
-        return math.isfinite(record.train_loss)
 
     # -- evaluation -----------------------------------------------------------------------
     @torch.inference_mode()

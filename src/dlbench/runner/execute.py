@@ -76,7 +76,7 @@ def expand_devices(runs: list[RunSpec]) -> list[RunSpec]:
 
 def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
     """Check every run against its data, framework and device; UserError on the first bad one."""
-    from dlbench.data import dataset_info
+    from dlbench.data import dataset_info, load_dataset
     from dlbench.frameworks import entry, missing_packages
     from dlbench.frameworks.base import head_for
     from dlbench.spec.layers import summarize
@@ -87,10 +87,15 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
         entry(run.framework)
         missing = missing_packages(run.framework)
         if missing:
-            raise UserError(f"{run.framework} needs {', '.join(missing)}, which is not installed: "
-                            f"{entry(run.framework).install}")
+            raise UserError(
+                f"{run.framework} needs {', '.join(missing)}, which is not installed: "
+                f"{entry(run.framework).install}"
+            )
         if run.dataset not in infos:
             infos[run.dataset] = dataset_info(run.dataset, data_dir)
+            # Read it once now: a missing, truncated or corrupt file is bad input (exit 2),
+            # found before anything runs, not a failed run later.
+            load_dataset(run.dataset, data_dir)
         info = infos[run.dataset]
         spec = run.model_spec()
         summary = summarize(spec, info.input_shape)
@@ -111,15 +116,24 @@ def _read_events(stream, out: queue.Queue) -> None:
     out.put(None)
 
 
-def run_one(planned: Planned, *, data_dir: Path | None, save_path: Path | None,
-            timeout_s: float, progress: Progress) -> dict[str, Any]:
+def run_one(
+    planned: Planned,
+    *,
+    data_dir: Path | None,
+    artifacts_dir: Path | None,
+    timeout_s: float,
+    progress: Progress,
+) -> dict[str, Any]:
     """One run in a fresh process; always returns a result record."""
     from dlbench.runner.process import child_env, die_with_parent
     from dlbench.runner.worker import EVENT_FD_ENV
 
     run = planned.run
-    job = {"run": run.model_dump(mode="json"), "data_dir": str(data_dir) if data_dir else None,
-           "save_path": str(save_path) if save_path else None}
+    job = {
+        "run": run.model_dump(mode="json"),
+        "data_dir": str(data_dir) if data_dir else None,
+        "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
+    }
     read_fd, write_fd = os.pipe()
     env = child_env(run.framework, run.threads)
     env[EVENT_FD_ENV] = str(write_fd)
@@ -127,13 +141,19 @@ def run_one(planned: Planned, *, data_dir: Path | None, save_path: Path | None,
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dlbench.runner.worker"],
-            stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, pass_fds=(write_fd,),
-            text=True, preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=log,
+            env=env,
+            pass_fds=(write_fd,),
+            text=True,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         os.close(write_fd)
         events: queue.Queue = queue.Queue()
-        reader = threading.Thread(target=_read_events, args=(os.fdopen(read_fd), events),
-                                  daemon=True)
+        reader = threading.Thread(
+            target=_read_events, args=(os.fdopen(read_fd), events), daemon=True
+        )
         reader.start()
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(job))
@@ -148,8 +168,11 @@ def run_one(planned: Planned, *, data_dir: Path | None, save_path: Path | None,
                 if time.monotonic() > deadline:
                     proc.kill()
                     proc.wait()
-                    result = {"status": "timeout", "epochs": epochs,
-                              "message": f"stopped after {timeout_s:.0f} s; raise --timeout"}
+                    result = {
+                        "status": "timeout",
+                        "epochs": epochs,
+                        "message": f"stopped after {timeout_s:.0f} s; raise --timeout",
+                    }
                     break
                 continue
             if event is None:
@@ -173,9 +196,17 @@ def run_one(planned: Planned, *, data_dir: Path | None, save_path: Path | None,
     return result
 
 
-def execute(runs: list[RunSpec], db_path: Path, *, suite: str = "", resume: bool = False,
-            data_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-            save: bool = False, progress: Progress | None = None) -> Outcome:
+def execute(
+    runs: list[RunSpec],
+    db_path: Path,
+    *,
+    suite: str = "",
+    resume: bool = False,
+    data_dir: Path | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    save: bool = True,
+    progress: Progress | None = None,
+) -> Outcome:
     """Check, then run and store each run. Bad input raises UserError before any write."""
     from dlbench.measure import machine_fingerprint
     from dlbench.store.db import Store, check_db_path
@@ -192,13 +223,10 @@ def execute(runs: list[RunSpec], db_path: Path, *, suite: str = "", resume: bool
         fingerprint = machine_fingerprint()
         for i, p in enumerate(todo):
             progress.on_start(p, i, len(todo))
-            save_path = None
-            if save:
-                folder = db_path.resolve().parent / "dlbench-artifacts" / p.run.run_id
-                folder.mkdir(parents=True, exist_ok=True)
-                save_path = folder / "weights.bin"
-            result = run_one(p, data_dir=data_dir, save_path=save_path, timeout_s=timeout_s,
-                             progress=progress)
+            folder = artifacts_folder(db_path, p.run) if save else None
+            result = run_one(
+                p, data_dir=data_dir, artifacts_dir=folder, timeout_s=timeout_s, progress=progress
+            )
             row = _row(p, result, suite, fingerprint)
             outcome.row_ids.append(store.add_run(row, result.get("epochs", [])))
             outcome.results.append(row)
@@ -208,16 +236,41 @@ def execute(runs: list[RunSpec], db_path: Path, *, suite: str = "", resume: bool
     return outcome
 
 
+def artifacts_folder(db_path: Path, run: RunSpec) -> Path:
+    """A new folder for one run's weights and figures, beside the database; the spec that
+    rebuilds the model is written into it too."""
+    import uuid
+
+    root = db_path.resolve().parent / f"{db_path.stem}-artifacts"
+    folder = root / f"{run.run_id}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(run.resolved(), indent=2) + "\n")
+    return folder
+
+
 def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> dict[str, Any]:
     run = p.run
     row = {k: v for k, v in result.items() if k not in ("epochs", "versions", "class_names")}
     row.update(
-        run_id=run.run_id, suite=suite, model=run.model_name, dataset=run.dataset,
-        framework=run.framework, device=run.device, tuning=run.tuning, params=p.params,
-        params_excl_bn=p.params_excl_bn, macs=p.macs, epochs=run.epochs,
-        epochs_done=len(result.get("epochs", [])), batch_size=run.batch_size,
-        optimizer=run.optimizer, lr=run.lr, seed=run.effective_seed, repeat=run.repeat,
-        spec=run.resolved(), class_names=result.get("class_names"),
+        run_id=run.run_id,
+        suite=suite,
+        model=run.model_name,
+        dataset=run.dataset,
+        framework=run.framework,
+        device=run.device,
+        tuning=run.tuning,
+        params=p.params,
+        params_excl_bn=p.params_excl_bn,
+        macs=p.macs,
+        epochs=run.epochs,
+        epochs_done=len(result.get("epochs", [])),
+        batch_size=run.batch_size,
+        optimizer=run.optimizer,
+        lr=run.lr,
+        seed=run.effective_seed,
+        repeat=run.repeat,
+        spec=run.resolved(),
+        class_names=result.get("class_names"),
         fingerprint={**fingerprint, "framework_versions": result.get("versions", {})},
         synthetic=int(bool(result.get("synthetic"))),
     )

@@ -51,8 +51,14 @@ def probe_devices(framework: str) -> tuple[DeviceInfo, ...]:
     """What `framework` sees, asked in a process of its own; not installed: one missing row."""
     missing = missing_packages(framework)
     if missing:
-        return (DeviceInfo(framework, "cpu", False,
-                           reason=f"not installed ({', '.join(missing)}): {entry(framework).install}"),)
+        return (
+            DeviceInfo(
+                framework,
+                "cpu",
+                False,
+                reason=f"not installed ({', '.join(missing)}): {entry(framework).install}",
+            ),
+        )
     code = (
         "import json, dataclasses\n"
         "from dlbench.frameworks import adapter\n"
@@ -60,8 +66,12 @@ def probe_devices(framework: str) -> tuple[DeviceInfo, ...]:
     )
     try:
         out = subprocess.run(
-            [sys.executable, "-c", code], env=child_env(framework, None), capture_output=True,
-            text=True, timeout=PROBE_TIMEOUT_S, check=False,
+            [sys.executable, "-c", code],
+            env=child_env(framework, None),
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return (DeviceInfo(framework, "cpu", False, reason="the device probe timed out"),)

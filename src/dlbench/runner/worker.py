@@ -56,25 +56,38 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         result["versions"] = backend.versions()
 
         t0 = time.perf_counter()
-        ds = load_dataset(run.dataset, job.get("data_dir"), limit_train=run.limit_train,
-                          limit_test=run.limit_test)
+        ds = load_dataset(
+            run.dataset, job.get("data_dir"), limit_train=run.limit_train, limit_test=run.limit_test
+        )
         x_train = normalize(ds.x_train, run.normalize, reference=ds.x_train)
         x_test = normalize(ds.x_test, run.normalize, reference=ds.x_train)
-        x_tr, y_tr, x_val, y_val = split_validation(x_train, ds.y_train, run.val_fraction,
-                                                    run.effective_seed)
-        data = PreparedData(x_tr, y_tr, x_val, y_val, x_test, ds.y_test, ds.num_classes,
-                            ds.class_names)
-        result.update(load_s=time.perf_counter() - t0, train_samples=len(x_tr),
-                      val_samples=len(x_val), test_samples=len(x_test), synthetic=ds.synthetic,
-                      class_names=list(ds.class_names), data_source=ds.source)
+        x_tr, y_tr, x_val, y_val = split_validation(
+            x_train, ds.y_train, run.val_fraction, run.effective_seed
+        )
+        data = PreparedData(
+            x_tr, y_tr, x_val, y_val, x_test, ds.y_test, ds.num_classes, ds.class_names
+        )
+        result.update(
+            load_s=time.perf_counter() - t0,
+            train_samples=len(x_tr),
+            val_samples=len(x_val),
+            test_samples=len(x_test),
+            synthetic=ds.synthetic,
+            class_names=list(ds.class_names),
+            data_source=ds.source,
+        )
 
         t0 = time.perf_counter()
         trainer = backend.Trainer(run, data, run.device)
         result["build_s"] = time.perf_counter() - t0
         result["compile_s"] = trainer.warm_up()
         result["options"] = trainer.options
-        events.send("start", steps=math.ceil(len(x_tr) / run.batch_size), epochs=run.epochs,
-                    setup_s=time.perf_counter() - t_start)
+        events.send(
+            "start",
+            steps=math.ceil(len(x_tr) / run.batch_size),
+            epochs=run.epochs,
+            setup_s=time.perf_counter() - t_start,
+        )
 
         diverged: list[str] = []
 
@@ -106,12 +119,16 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
             result["test_s"] = trainer.clock.now() - t0
             result["test_loss"], result["test_acc"] = ev.loss, ev.acc
             if ds.num_classes:
-                result["confusion"] = confusion_matrix(ds.y_test, ev.predictions,
-                                                       ds.num_classes).tolist()
+                result["confusion"] = confusion_matrix(
+                    ds.y_test, ev.predictions, ds.num_classes
+                ).tolist()
             result["status"] = "finished"
-            if job.get("save_path"):
-                trainer.save(job["save_path"])
-                result["weights_path"] = job["save_path"]
+            if job.get("artifacts_dir"):
+                from pathlib import Path
+
+                weights = Path(job["artifacts_dir"]) / f"weights{backend.WEIGHTS_SUFFIX}"
+                trainer.save(weights)
+                result["weights_path"] = str(weights)
         result["peak_device_bytes"] = getattr(trainer, "peak_device_bytes", lambda: None)()
     except UserError as exc:
         result["message"] = str(exc)

@@ -23,12 +23,46 @@ DEFAULT_DB = Path("dlbench.sqlite")
 
 # Scalar columns of `runs`, in order; JSON columns follow.
 RUN_COLUMNS = (
-    "run_id", "suite", "model", "dataset", "framework", "device", "tuning", "status", "message",
-    "started_at", "finished_at", "params", "params_excl_bn", "macs", "epochs", "epochs_done",
-    "batch_size", "optimizer", "lr", "seed", "repeat", "train_samples", "val_samples",
-    "test_samples", "synthetic", "import_s", "load_s", "build_s", "compile_s", "first_epoch_s",
-    "steady_epoch_s", "train_s", "test_s", "wall_s", "samples_per_s", "test_loss", "test_acc",
-    "peak_rss_bytes", "peak_device_bytes", "weights_path",
+    "run_id",
+    "suite",
+    "model",
+    "dataset",
+    "framework",
+    "device",
+    "tuning",
+    "status",
+    "message",
+    "started_at",
+    "finished_at",
+    "params",
+    "params_excl_bn",
+    "macs",
+    "epochs",
+    "epochs_done",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "seed",
+    "repeat",
+    "train_samples",
+    "val_samples",
+    "test_samples",
+    "synthetic",
+    "import_s",
+    "load_s",
+    "build_s",
+    "compile_s",
+    "first_epoch_s",
+    "steady_epoch_s",
+    "train_s",
+    "test_s",
+    "wall_s",
+    "samples_per_s",
+    "test_loss",
+    "test_acc",
+    "peak_rss_bytes",
+    "peak_device_bytes",
+    "weights_path",
 )
 JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra")
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_s", "val_s")
@@ -85,14 +119,16 @@ def check_db_path(path: Path, must_exist: bool = False) -> None:
             "(dlbench never overwrites a file it did not create)"
         )
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)  # creates no -wal
         try:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise UserError(f"--db {path} is a damaged SQLite file ({exc}); choose another path") from None
+        raise UserError(
+            f"--db {path} is a damaged SQLite file ({exc}); choose another path"
+        ) from None
     if app_id != APPLICATION_ID and tables:
         raise UserError(
             f"--db {path} is a SQLite database that dlbench did not create; choose another path"
@@ -139,11 +175,14 @@ class Store:
             row[f"{c}_json"] = json.dumps(values.get(c)) if values.get(c) is not None else None
         row.setdefault("finished_at", None)
         row["finished_at"] = row["finished_at"] or datetime.now(timezone.utc).isoformat(
-            timespec="seconds")
+            timespec="seconds"
+        )
         cols = ", ".join(row)
         marks = ", ".join("?" * len(row))
         with self.conn:
-            cur = self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", list(row.values()))
+            cur = self.conn.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({marks})", list(row.values())
+            )
             run = cur.lastrowid
             self.conn.executemany(
                 f"INSERT INTO epochs (run, {', '.join(EPOCH_COLUMNS)}) "
@@ -157,7 +196,7 @@ class Store:
         sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY id"
         out = []
         for r in self.conn.execute(sql, params).fetchall():
-            values = {k: r[k] for k in r.keys() if not k.endswith("_json")}
+            values = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
             for c in JSON_COLUMNS:
                 raw = r[f"{c}_json"]
                 values[c] = json.loads(raw) if raw else None

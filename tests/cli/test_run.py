@@ -1,0 +1,249 @@
+"""`dlbench run` as a user meets it: results, exit codes, bad input, kill and resume."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FASHION, needs_torch
+
+pytestmark = needs_torch
+
+QUICK = ["--dataset", "digits", "--epochs", "2", "--framework", "torch", "--device", "cpu"]
+
+
+def _fingerprint(db: Path) -> str:
+    """The file's bytes and every row: unchanged means nothing was written."""
+    digest = hashlib.sha256(db.read_bytes()).hexdigest() if db.exists() else "absent"
+    wal = db.with_name(db.name + "-wal")
+    return digest + (hashlib.sha256(wal.read_bytes()).hexdigest() if wal.exists() else "")
+
+
+@pytest.fixture(scope="module")
+def stored_db(tmp_path_factory):
+    """A database holding one finished run, made once."""
+    folder = tmp_path_factory.mktemp("db")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlbench",
+            "run",
+            "--model",
+            "a-mlp",
+            *QUICK,
+            "--db",
+            str(folder / "r.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    return folder / "r.sqlite"
+
+
+def test_run_prints_table_and_stores(stored_db, cli, tmp_path):
+    out = cli("results", "--db", str(stored_db), "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    header, row = out.stdout.strip().splitlines()
+    values = dict(zip(header.split(","), row.split(","), strict=True))
+    assert values["model"] == "a-mlp" and values["status"] == "finished"
+    assert float(values["test_acc"]) > 0.7
+    assert float(values["steady_epoch_s"]) > 0 and float(values["samples_per_s"]) > 0
+    table = cli("results", "--db", str(stored_db))
+    assert "steady epoch s" in table.stdout and "finished" in table.stdout
+
+
+def _bad_suite(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _truncated_fashion(tmp_path: Path) -> str:
+    folder = tmp_path / "fm"
+    folder.mkdir()
+    for f in FASHION.glob("*.gz"):
+        data = f.read_bytes()
+        (folder / f.name).write_bytes(data[: len(data) // 2] if "train-images" in f.name else data)
+    return str(folder)
+
+
+BAD_INPUTS = {
+    "unknown model": (["--model", "resnet"], "unknown model 'resnet'"),
+    "unknown dataset": (["--model", "a-mlp", "--dataset", "imagenet"], "unknown dataset"),
+    "unknown framework": (["--model", "a-mlp", "--framework", "tensorflow"], "unknown framework"),
+    "unknown device": (["--model", "a-mlp", "--device", "gpu"], "unknown device 'gpu'"),
+    "zero epochs": (["--model", "a-mlp", "--epochs", "0"], "epochs"),
+    "negative batch": (["--model", "a-mlp", "--batch-size", "-4"], "batch_size"),
+    "zero lr": (["--model", "a-mlp", "--lr", "0"], "lr"),
+    "suite key": (
+        lambda t: [_bad_suite(t, "defaults: {model: a-mlp, epoch: 2}\n")],
+        "unknown key 'epoch'",
+    ),
+    "suite layer": (
+        lambda t: [_bad_suite(t, "defaults:\n  model: {layers: [{type: conv3d, filters: 2}]}\n")],
+        "conv3d",
+    ),
+    "negative width": (
+        lambda t: [_bad_suite(t, "defaults:\n  model: {builder: mlp, widths: [64, -1]}\n")],
+        "positive",
+    ),
+    "kernel too large": (
+        lambda t: [
+            _bad_suite(
+                t,
+                "defaults:\n  dataset: digits\n  model: {layers: [{type: conv2d, filters: 4, "
+                "kernel: 11}, {type: flatten}, {type: dense, units: 10}]}\n",
+            )
+        ],
+        "kernel 11 is larger than the padded input 8x8",
+    ),
+    "pool too many": (
+        ["--model", "a-face-cnn", "--dataset", "digits"],
+        "pool window 2 is larger than the input 1x1",
+    ),
+    "classes mismatch": (
+        ["--model", "a-face-cnn", "--dataset", "synthetic:1x28x28:50"],
+        "one output unit and two classes",
+    ),
+    "empty folder": (
+        lambda t: [
+            "--model",
+            "a-mlp",
+            "--dataset",
+            f"folder:{(t / 'empty').mkdir() or t / 'empty'}",
+        ],
+        "folder",
+    ),
+    "truncated dataset": (
+        lambda t: ["--model", "a-mlp", "--data-dir", _truncated_fashion(t)],
+        "truncated|corrupt|short",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_one_line_exit_2_db_unchanged(case, stored_db, cli, tmp_path):
+    if case == "truncated dataset" and not FASHION.exists():
+        pytest.skip("needs Debian's dataset-fashion-mnist")
+    args, pattern = BAD_INPUTS[case]
+    args = args(tmp_path) if callable(args) else args
+    db = tmp_path / "copy.sqlite"
+    db.write_bytes(stored_db.read_bytes())
+    before = _fingerprint(db)
+    out = cli("run", *args, "--db", str(db), timeout=120)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    import re
+
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in out.stderr
+    assert _fingerprint(db) == before
+
+
+@pytest.mark.parametrize("content", [b"not a database\n" * 10, "sqlite-other"])
+def test_db_that_is_not_ours_is_never_touched(content, cli, tmp_path):
+    db = tmp_path / "other.sqlite"
+    if content == "sqlite-other":
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE mine (x)")
+        conn.commit()
+        conn.close()
+    else:
+        db.write_bytes(content)
+    before = _fingerprint(db)
+    out = cli("run", "--model", "a-mlp", *QUICK, "--db", str(db))
+    assert out.returncode == 2 and "--db" in out.stderr and "choose another path" in out.stderr
+    assert _fingerprint(db) == before
+
+
+def test_failed_runs_are_results_and_exit_1(cli, tmp_path):
+    """A diverging run is stored with its status; the suite goes on; the exit code is 1."""
+    suite = _bad_suite(
+        tmp_path,
+        (
+            "defaults: {dataset: digits, epochs: 3, framework: torch, device: cpu, model: a-mlp}\n"
+            "matrix:\n  lr: [1000000.0, 0.1]\n  optimizer: [sgd]\n"
+        ),
+    )
+    out = cli("run", suite, "--db", "r.sqlite")
+    assert out.returncode == 1, out.stderr
+    conn = sqlite3.connect(tmp_path / "r.sqlite")
+    statuses = [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
+    assert statuses == ["diverged", "finished"]
+    message = conn.execute("SELECT message FROM runs WHERE status='diverged'").fetchone()[0]
+    assert "smaller learning rate" in message
+
+
+def test_kill_then_resume(tmp_path):
+    """SIGKILL the suite after its first stored run; --resume keeps it and does the rest."""
+    suite = _bad_suite(
+        tmp_path,
+        (
+            "defaults: {dataset: digits, epochs: 6, framework: torch, device: cpu, model: a-mlp,"
+            " batch_size: 16}\nmatrix:\n  seed: [1, 2, 3]\n"
+        ),
+    )
+    db = tmp_path / "r.sqlite"
+    cmd = [sys.executable, "-m", "dlbench", "run", suite, "--db", str(db)]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    first = None
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                conn = sqlite3.connect(db)
+                rows = conn.execute("SELECT run_id FROM runs WHERE status='finished'").fetchall()
+                conn.close()
+            except sqlite3.Error:
+                continue
+            if rows:
+                first = rows[0][0]
+                break
+    assert first, "no run finished in time"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)  # the worker dies with its parent (PR_SET_PDEATHSIG)
+    out = subprocess.run(
+        cmd + ["--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "already stored as done" in out.stdout
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    done = [r[0] for r in conn.execute("SELECT run_id FROM runs WHERE status='finished'")]
+    assert len(done) == 3 and len(set(done)) == 3 and first in done
+
+
+def test_help_imports_no_framework():
+    code = (
+        "import sys\n"
+        "from dlbench.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = [m for m in ('torch', 'tensorflow', 'jax', 'keras', 'numpy', 'matplotlib')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert "run" in out.stdout and "results" in out.stdout
