@@ -21,7 +21,7 @@ def test_data_command_lists_every_builtin(tmp_path: Path, monkeypatch: pytest.Mo
     for name in ("fashion-mnist", "mnist", "cifar10", "digits"):
         assert name in result.output
     assert "downloads are off" in result.output
-    assert "folder:PATH" in result.output and "synthetic:CxHxW[:N]" in result.output
+    assert "folder:PATH" in result.output and "synthetic:CxHxW[:N[:K]]" in result.output
 
 
 def test_python_m_dlbench_data(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The datasets that need no files: scikit-learn's digits and synthetic:CxHxW[:N]."""
+"""The datasets that need no files: scikit-learn's digits and synthetic:CxHxW[:N[:K]]."""
 
 from __future__ import annotations
 

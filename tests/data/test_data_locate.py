@@ -19,7 +19,7 @@ def test_list_datasets() -> None:
         "cifar10",
         "digits",
         "folder:PATH",
-        "synthetic:CxHxW[:N]",
+        "synthetic:CxHxW[:N[:K]]",
     ]
 
 
@@ -97,7 +97,7 @@ def test_unknown_names_and_aliases() -> None:
         dataset_info("imagenet")
     assert str(err.value) == (
         "unknown dataset 'imagenet'; use one of fashion-mnist, mnist, cifar10, digits, "
-        "folder:PATH, synthetic:CxHxW[:N]"
+        "folder:PATH, synthetic:CxHxW[:N[:K]]"
     )
     assert dataset_info("Fashion_MNIST").name == "fashion-mnist"
     assert dataset_info("CIFAR-10").input_shape == (3, 32, 32)

@@ -39,7 +39,7 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to `app`; they import only typer at module level.
-    from dlbench.cli import data, faces, listing, results, run  # noqa: F401
+    from dlbench.cli import compare, data, faces, listing, probe, report, results, run, show  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-PIPED_WIDTH = 200  # a file or a pipe has no width; tables must not wrap into columns of 2 chars
+PIPED_WIDTH = 240  # a file or a pipe has no width; tables must not wrap into columns of 2 chars
 
 
 def make_console(stderr: bool = False) -> Console:

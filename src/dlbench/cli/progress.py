@@ -45,18 +45,26 @@ class RunProgress:
         kind = e["event"]
         if kind == "start":
             self.steps = max(int(e["steps"]), 1)
-            self.bar.update(self.task, total=self.steps * e["epochs"], completed=0,
-                            epoch=f"epoch 1/{e['epochs']}")
+            self.bar.update(
+                self.task,
+                total=self.steps * e["epochs"],
+                completed=0,
+                epoch=f"epoch 1/{e['epochs']}",
+            )
         elif kind == "step":
-            self.bar.update(self.task, completed=(e["epoch"] - 1) * self.steps + e["step"],
-                            epoch=f"epoch {e['epoch']}/{p.run.epochs}")
+            self.bar.update(
+                self.task,
+                completed=(e["epoch"] - 1) * self.steps + e["step"],
+                epoch=f"epoch {e['epoch']}/{p.run.epochs}",
+            )
         elif kind == "epoch":
             val = f" val acc {e['val_acc']:.3f}" if e.get("val_acc") is not None else ""
             self.bar.update(
-                self.task, completed=e["epoch"] * self.steps,
+                self.task,
+                completed=e["epoch"] * self.steps,
                 epoch=f"epoch {e['epoch']}/{p.run.epochs}",
                 metrics=f"loss {e['train_loss']:.4f} acc {e['train_acc']:.3f}{val} "
-                        f"({e['epoch_s']:.1f} s)",
+                f"({e['epoch_s']:.1f} s)",
             )
 
     def done(self, p: Planned, row: dict[str, Any]) -> None:
@@ -65,8 +73,11 @@ class RunProgress:
         if status == "finished":
             acc = row.get("test_acc")
             what = f"test acc {acc:.2%}" if acc is not None and not row.get("synthetic") else "done"
-            self.console.print(f"[green]done[/] {escape(p.run.label())}: {what}, "
-                               f"train {row.get('train_s') or 0:.1f} s")
+            self.console.print(
+                f"[green]done[/] {escape(p.run.label())}: {what}, "
+                f"train {row.get('train_s') or 0:.1f} s"
+            )
         else:
-            self.console.print(f"[red]{status}[/] {escape(p.run.label())}: "
-                               f"{escape(str(row.get('message')))}")
+            self.console.print(
+                f"[red]{status}[/] {escape(p.run.label())}: {escape(str(row.get('message')))}"
+            )

@@ -58,6 +58,18 @@ def run_cmd(
     repeats: int = typer.Option(
         1, "--repeats", "-r", help="Run each configuration N times (seeds seed..seed+N-1)."
     ),
+    target_acc: float = typer.Option(
+        None,
+        "--target-acc",
+        help="Time to accuracy: record the first epoch reaching this accuracy (e.g. 0.90) "
+        "and the training seconds until then.",
+    ),
+    target_on: str = typer.Option(
+        None,
+        "--target-on",
+        help="Which accuracy --target-acc watches: val (needs --val-fraction) or test "
+        "(the test set after each epoch, outside the timed region). Default: val.",
+    ),
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database (SQLite)."),
     resume: bool = typer.Option(False, "--resume", help="Skip runs already stored as finished."),
     timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before a run is stopped."),
@@ -65,8 +77,18 @@ def run_cmd(
         None, "--data-dir", help="Where dataset files are (first place looked)."
     ),
     no_save: bool = typer.Option(False, "--no-save", help="Do not keep the trained weights."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Scale the suite down: at most 2 epochs on a slice of the data."
+    ),
+    synthetic_if_missing: bool = typer.Option(
+        False,
+        "--synthetic-if-missing",
+        help="Time runs whose dataset is absent on synthetic data of the same shape.",
+    ),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
+    from rich.markup import escape
+
     from dlbench.cli.console import make_console
     from dlbench.cli.progress import RunProgress
     from dlbench.report.table import print_table
@@ -94,7 +116,11 @@ def run_cmd(
         "val_fraction": val_fraction,
         "limit_train": limit_train,
         "limit_test": limit_test,
+        "target_acc": target_acc,
+        "target_on": target_on,
     }
+    if target_on is not None and target_acc is None:
+        raise UserError("--target-on needs --target-acc, e.g. --target-acc 0.9 --target-on test")
     if suite is None and lists["model"] is None:
         suite = "default"
     if suite is not None:
@@ -116,8 +142,19 @@ def run_cmd(
     chosen = replace(base, matrix=matrix)
     runs = chosen.expand(overrides, repeats=repeats)
     name = chosen.name
-
     console = make_console()
+    if quick:
+        from dlbench.runner.quick import quick as scale_down
+
+        runs = scale_down(runs)
+        name = f"{name} (quick)"
+    if synthetic_if_missing:
+        from dlbench.runner.quick import synthetic_stand_ins
+
+        runs, notes = synthetic_stand_ins(runs, data_dir)
+        for note in notes:
+            console.print(f"[yellow]{escape(note)}[/]")
+
     progress = RunProgress(console)
     with progress:
         outcome = execute(
@@ -137,5 +174,9 @@ def run_cmd(
         rows = store.runs(f"id IN ({ids})") if ids else []
     if rows:
         print_table(rows, console, title=f"{name}: {len(rows)} run(s), stored in {db}")
+        if name == "crossover":
+            from dlbench.report.crossover import print_crossover
+
+            print_crossover(rows, console)
     if not outcome.all_ok:
         raise typer.Exit(1)

@@ -6,7 +6,7 @@ Names a run spec may use:
     cifar10                  the binary version (never the pickled one)
     digits                   scikit-learn's 8x8 digits, offline
     folder:PATH[?size=..&color=..&test=..]   one sub-folder per class (see folder.py)
-    synthetic:CxHxW[:N]      random labelled data, for timing only
+    synthetic:CxHxW[:N[:K]]      random labelled data, for timing only
 
 Built-in files are looked for in an explicit `data_dir`, `$DLBENCH_DATA`, the user cache, the
 system's dataset folders, and finally downloaded into the user cache, checked against pinned

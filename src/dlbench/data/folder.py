@@ -243,7 +243,7 @@ def decode(path: Path) -> np.ndarray | None:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _fit(img: np.ndarray, size: tuple[int, int], color: str | None) -> np.ndarray:
+def fit_image(img: np.ndarray, size: tuple[int, int], color: str | None) -> np.ndarray:
     """Resize to (H, W) with INTER_AREA and, when `color` is set, convert to it."""
     import cv2
 
@@ -301,7 +301,7 @@ def _read(
         if img is None:
             skipped.append(_rel(path, base))
             continue
-        images.append(_fit(img, size, color))
+        images.append(fit_image(img, size, color))
         labels.append(label)
     return images, labels
 

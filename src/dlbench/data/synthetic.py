@@ -1,4 +1,6 @@
-"""`synthetic:CxHxW[:N]`: random labelled images for timing a model at any input shape.
+"""`synthetic:CxHxW[:N[:K]]`: random labelled images for timing a model at any input shape.
+
+N training samples (default 10000), K classes (default 10; 2 for a one-sigmoid model).
 
 Random pixels carry no signal: accuracy on them means nothing, so the dataset says
 `synthetic=True` and reports must never show its accuracy. Samples are made in blocks, each
@@ -15,14 +17,14 @@ import numpy as np
 from dlbench.errors import UserError
 
 PREFIX = "synthetic:"
-PATTERN = "synthetic:CxHxW[:N]"
+PATTERN = "synthetic:CxHxW[:N[:K]]"
 DEFAULT_N = 10000
 NUM_CLASSES = 10
 SEED = 1234
 BLOCK = 256  # samples per independently seeded block
 MAX_BYTES = 8 << 30  # refuse to fill more than 8 GiB of host memory with noise
 
-_SPEC = re.compile(r"^(\d+)x(\d+)x(\d+)(?::(\d+))?$")
+_SPEC = re.compile(r"^(\d+)x(\d+)x(\d+)(?::(\d+)(?::(\d+))?)?$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class SyntheticSpec:
     height: int
     width: int
     n_train: int
+    num_classes: int = NUM_CLASSES
 
     @property
     def n_test(self) -> int:
@@ -38,7 +41,7 @@ class SyntheticSpec:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return tuple(f"class {i}" for i in range(NUM_CLASSES))
+        return tuple(f"class {i}" for i in range(self.num_classes))
 
 
 def parse(name: str) -> SyntheticSpec:
@@ -49,13 +52,16 @@ def parse(name: str) -> SyntheticSpec:
         )
     c, h, w = (int(m.group(i)) for i in (1, 2, 3))
     n = int(m.group(4)) if m.group(4) else DEFAULT_N
+    k = int(m.group(5)) if m.group(5) else NUM_CLASSES
     if c not in (1, 3):
         raise UserError(
             f"{name}: {c} channels; images have 1 (gray) or 3 (RGB): use 1xHxW or 3xHxW"
         )
     if h < 1 or w < 1 or n < 1:
         raise UserError(f"{name}: height, width and N must be at least 1")
-    return SyntheticSpec(c, h, w, n)
+    if k < 2:
+        raise UserError(f"{name}: {k} class(es); a classifier needs at least 2")
+    return SyntheticSpec(c, h, w, n, k)
 
 
 def _make(spec: SyntheticSpec, split: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +78,7 @@ def _make(spec: SyntheticSpec, split: int, n: int) -> tuple[np.ndarray, np.ndarr
         stop = min(start + BLOCK, n)
         rng = np.random.default_rng([SEED, split, start // BLOCK])
         x[start:stop] = rng.integers(0, 256, size=(BLOCK, *shape), dtype=np.uint8)[: stop - start]
-        y[start:stop] = rng.integers(0, NUM_CLASSES, size=BLOCK)[: stop - start]
+        y[start:stop] = rng.integers(0, spec.num_classes, size=BLOCK)[: stop - start]
     return x, y
 
 

@@ -13,7 +13,12 @@ from dlbench.errors import UserError
 NORMALIZE_MODES = ("scale", "l2-rows", "standardize", "none")
 
 
-def normalize(x: np.ndarray, mode: str, reference: np.ndarray | None = None) -> np.ndarray:
+def normalize(
+    x: np.ndarray,
+    mode: str,
+    reference: np.ndarray | None = None,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """uint8 NHWC images -> float32 NHWC, as the run spec's `normalize` asks.
 
     - scale: x / 255.
@@ -22,7 +27,8 @@ def normalize(x: np.ndarray, mode: str, reference: np.ndarray | None = None) -> 
       For C = 1 this equals keras.utils.normalize(x[..., 0].astype("float32"), axis=1), which
       is what report A applied to its (N, 28, 28) arrays.
     - standardize: (x / 255 - mean) / std per channel, mean and std from `reference` (the
-      training images, so the test set never leaks into its own normalisation).
+      training images, so the test set never leaks into its own normalisation), or the stored
+      `stats` = (mean, std) of a finished run, so predicting needs no training set.
     - none: a float32 copy.
     """
     if mode not in NORMALIZE_MODES:
@@ -40,9 +46,12 @@ def normalize(x: np.ndarray, mode: str, reference: np.ndarray | None = None) -> 
         norm = np.atleast_1d(np.linalg.norm(xf, 2, 1))
         norm[norm == 0] = 1
         return xf / np.expand_dims(norm, 1)
-    if reference is None:
-        raise ValueError("normalize(mode='standardize') needs reference= (the training images)")
-    mean, std = channel_stats(reference)
+    if stats is not None:
+        mean, std = (np.asarray(a, np.float32) for a in stats)
+    elif reference is not None:
+        mean, std = channel_stats(reference)
+    else:
+        raise ValueError("normalize(mode='standardize') needs reference= or stats=")
     xf /= np.float32(255.0)
     xf -= mean
     xf /= std

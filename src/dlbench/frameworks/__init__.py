@@ -24,21 +24,35 @@ class FrameworkEntry:
 
 
 REGISTRY: dict[str, FrameworkEntry] = {
-    "torch": FrameworkEntry("torch", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'"),
+    "torch": FrameworkEntry(
+        "torch", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'"
+    ),
     "torch-compile": FrameworkEntry(
-        "torch-compile", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'",
+        "torch-compile",
+        "torch_backend",
+        ("torch",),
+        install="pip install 'dlbench[torch]'",
         variant=True,
     ),
     "keras-tf": FrameworkEntry(
-        "keras-tf", "keras_backend", ("keras", "tensorflow"), {"KERAS_BACKEND": "tensorflow"},
+        "keras-tf",
+        "keras_backend",
+        ("keras", "tensorflow"),
+        {"KERAS_BACKEND": "tensorflow"},
         "pip install 'dlbench[keras]'",
     ),
     "keras-jax": FrameworkEntry(
-        "keras-jax", "keras_backend", ("keras", "jax"), {"KERAS_BACKEND": "jax"},
+        "keras-jax",
+        "keras_backend",
+        ("keras", "jax"),
+        {"KERAS_BACKEND": "jax"},
         "pip install 'dlbench[keras]'",
     ),
     "keras-torch": FrameworkEntry(
-        "keras-torch", "keras_backend", ("keras", "torch"), {"KERAS_BACKEND": "torch"},
+        "keras-torch",
+        "keras_backend",
+        ("keras", "torch"),
+        {"KERAS_BACKEND": "torch"},
         "pip install 'dlbench[keras,torch]'",
     ),
 }
@@ -48,9 +62,7 @@ def entry(name: str) -> FrameworkEntry:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise UserError(
-            f"unknown framework {name!r}; choose from {', '.join(REGISTRY)}"
-        ) from None
+        raise UserError(f"unknown framework {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
 def missing_packages(name: str) -> list[str]:

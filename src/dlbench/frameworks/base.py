@@ -11,7 +11,7 @@ The worker (runner/worker.py) drives a Trainer under the clocks of measure/.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,19 @@ OnStep = Callable[[int, int, int], None]  # epoch, step, steps per epoch
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order of training samples in an epoch: the same in every framework for one seed."""
     return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def first_batches(n: int, batch_size: int, seed: int, steps: int) -> Iterator[np.ndarray]:
+    """Sample indices of the first `steps` training batches, in the order `fit` uses them."""
+    done, epoch = 0, 1
+    while done < steps:
+        order = epoch_permutation(n, seed, epoch)
+        for start in range(0, n, batch_size):
+            if done == steps:
+                return
+            yield order[start : start + batch_size]
+            done += 1
+        epoch += 1
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,9 @@ def sample(scheme: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.
     raise ValueError(f"no numpy sampler for {scheme}")
 
 
-def shared_weights(spec: ModelSpec, input_shape: Shape, seed: int) -> dict[str, dict[str, np.ndarray]]:
+def shared_weights(
+    spec: ModelSpec, input_shape: Shape, seed: int
+) -> dict[str, dict[str, np.ndarray]]:
     """{layer name: {"weight": ..., "bias": ...}} for every layer with parameters."""
     rng = np.random.default_rng([seed, 0x5EED])
     summary = summarize(spec, input_shape)

@@ -31,6 +31,7 @@ from dlbench.frameworks.base import (
     OnStep,
     PreparedData,
     epoch_permutation,
+    first_batches,
     head_for,
     strip_output_activation,
 )
@@ -211,7 +212,9 @@ class Trainer:
 
     def _to_device(self, x: np.ndarray) -> torch.Tensor:
         # NHWC float32 -> NCHW (or flat) on the device, once.
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        # copy(), not ascontiguousarray(): with one channel the latter keeps NHWC strides,
+        # which torch reads as channels_last, and its CPU batch-norm is then less accurate.
+        t = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
         return t.to(self.device)
 
     def _labels(self, y: np.ndarray) -> torch.Tensor:
@@ -299,7 +302,7 @@ class Trainer:
     def _fit_loader(self, on_epoch: OnEpoch, on_step: OnStep | None) -> None:
         from torch.utils.data import DataLoader, TensorDataset
 
-        x = torch.from_numpy(np.ascontiguousarray(self.data.x_train.transpose(0, 3, 1, 2)))
+        x = torch.from_numpy(self.data.x_train.transpose(0, 3, 1, 2).copy())  # see _to_device
         y = torch.from_numpy(self.data.y_train.astype(np.int64))
         n = len(x)
         dataset = TensorDataset(x, y)
@@ -322,6 +325,19 @@ class Trainer:
             self._validate_into(record)
             if not on_epoch(record):
                 return
+
+    def step_losses(self, steps: int) -> list[float]:
+        """Train `steps` batches in fit's order and return each batch's mean loss before its
+        update: the per-step figures the parity check (frameworks/parity.py) compares."""
+        x = self._to_device(self.data.x_train)
+        y = self._labels(self.data.y_train)
+        self.net.train()
+        losses = []
+        for idx in first_batches(len(x), self.run.batch_size, self.run.effective_seed, steps):
+            index = torch.from_numpy(idx).to(self.device)
+            loss_sum, _ = self._step(x[index], y[index], len(idx))
+            losses.append(float(loss_sum) / len(idx))
+        return losses
 
     def _validate_into(self, record: EpochRecord) -> None:
         """Add validation figures to the record (not for a loss that is no longer finite)."""
@@ -407,3 +423,56 @@ def versions() -> dict[str, str]:
     if torch.cuda.is_available():
         info["cudnn"] = str(torch.backends.cudnn.version())
     return info
+
+
+def device_details(name: str) -> dict[str, object]:
+    """The device a run used, as torch sees it: stored in the run's fingerprint."""
+    dev = torch_device(name)
+    info: dict[str, object] = {"device": str(dev), "threads": torch.get_num_threads()}
+    if dev.type == "cuda":
+        props = torch.cuda.get_device_properties(dev)
+        uuid = getattr(props, "uuid", None)
+        info.update(
+            gpu_name=props.name,
+            gpu_memory_bytes=int(props.total_memory),
+            gpu_capability=f"{props.major}.{props.minor}",
+            gpu_multiprocessors=props.multi_processor_count,
+            gpu_uuid=str(uuid) if uuid else None,
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+            tf32_conv=torch.backends.cudnn.allow_tf32,
+        )
+    return info
+
+
+GEMM_DTYPES = {"float32", "tf32", "bfloat16", "float16"}
+
+
+def gemm_flops_per_s(device: str, dtype: str, size: int, reps: int = 5) -> float:
+    """Best FLOP/s of a size x size matrix product over `reps` timed repetitions, after a
+    warm-up; each repetition runs enough products to last about 50 ms, so that the clock's
+    own cost and the launch of one kernel do not count. `tf32` is float32 storage with
+    TensorFloat-32 products (GPUs only); `float32` turns TF32 off."""
+    dev = torch_device(device)
+    dt = {"float32": torch.float32, "tf32": torch.float32}.get(dtype) or getattr(torch, dtype)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+    try:
+        gen = torch.Generator(device=dev).manual_seed(0)
+        a = torch.randn(size, size, device=dev, dtype=dt, generator=gen)
+        b = torch.randn(size, size, device=dev, dtype=dt, generator=gen)
+        out = torch.empty(size, size, device=dev, dtype=dt)
+        clock = SyncClock(lambda: torch.cuda.synchronize(dev) if dev.type == "cuda" else None)
+        torch.mm(a, b, out=out)  # warm-up: library initialisation, kernel choice
+        _, one = clock.time(lambda: torch.mm(a, b, out=out))
+        inner = max(1, min(1000, int(0.05 / max(one, 1e-9))))
+        best = math.inf
+        for _ in range(reps):
+            start = clock.now()
+            for _ in range(inner):
+                torch.mm(a, b, out=out)
+            best = min(best, (clock.now() - start) / inner)
+        return 2 * size**3 / best
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous

@@ -1,4 +1,4 @@
-"""Clocks, memory, the machine's fingerprint. Imports no framework."""
+"""Clocks, memory, energy, load, work and the machine's fingerprint. Imports no framework."""
 
 from dlbench.measure.clock import SyncClock
 from dlbench.measure.fingerprint import machine_fingerprint

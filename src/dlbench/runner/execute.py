@@ -35,6 +35,7 @@ class Planned:
     params: int
     params_excl_bn: int
     macs: int
+    train_flops_per_sample: int = 0  # forward and backward (measure/work.py)
     skip: bool = False  # already done (resume)
 
 
@@ -79,12 +80,18 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
     from dlbench.data import dataset_info, load_dataset
     from dlbench.frameworks import entry, missing_packages
     from dlbench.frameworks.base import head_for
+    from dlbench.measure.work import train_flops_per_sample
     from dlbench.spec.layers import summarize
 
     planned = []
     infos: dict[str, Any] = {}
     for run in runs:
         entry(run.framework)
+        if run.target_acc is not None and run.target_on == "val" and not run.val_fraction:
+            raise UserError(
+                f"{run.label()}: --target-acc on the validation set needs one: "
+                "add --val-fraction 0.1, or use --target-on test"
+            )
         missing = missing_packages(run.framework)
         if missing:
             raise UserError(
@@ -103,7 +110,15 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
         for s in summary.output_shape:
             units *= s
         head_for(spec, run.loss, units, info.num_classes)
-        planned.append(Planned(run, summary.params, summary.params_excl_bn, summary.macs))
+        planned.append(
+            Planned(
+                run,
+                summary.params,
+                summary.params_excl_bn,
+                summary.macs,
+                train_flops_per_sample(summary),
+            )
+        )
     return planned
 
 
@@ -125,6 +140,7 @@ def run_one(
     progress: Progress,
 ) -> dict[str, Any]:
     """One run in a fresh process; always returns a result record."""
+    from dlbench.measure.noise import sample_other_load
     from dlbench.runner.process import child_env, die_with_parent
     from dlbench.runner.worker import EVENT_FD_ENV
 
@@ -137,6 +153,9 @@ def run_one(
     read_fd, write_fd = os.pipe()
     env = child_env(run.framework, run.threads)
     env[EVENT_FD_ENV] = str(write_fd)
+    # The noise guard: other processes' CPU use just before the run (the worker measures it
+    # again over the timed work: `load_during_pct`).
+    load_before = sample_other_load()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
@@ -193,6 +212,7 @@ def run_one(
             result = {"status": status, "epochs": epochs, "message": f"run process {what}: {why}"}
     result.pop("event", None)
     result["started_at"] = started
+    result["load_before_pct"] = load_before
     return result
 
 
@@ -249,8 +269,15 @@ def artifacts_folder(db_path: Path, run: RunSpec) -> Path:
 
 
 def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> dict[str, Any]:
+    from dlbench.measure.noise import is_noisy
+    from dlbench.measure.work import achieved_flops_per_s
+
     run = p.run
-    row = {k: v for k, v in result.items() if k not in ("epochs", "versions", "class_names")}
+    skip = ("epochs", "versions", "class_names", "device_info")
+    row = {k: v for k, v in result.items() if k not in skip}
+    flops = (
+        p.train_flops_per_sample * result["train_samples"] if result.get("train_samples") else None
+    )
     row.update(
         run_id=run.run_id,
         suite=suite,
@@ -271,10 +298,20 @@ def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> d
         repeat=run.repeat,
         spec=run.resolved(),
         class_names=result.get("class_names"),
-        fingerprint={**fingerprint, "framework_versions": result.get("versions", {})},
+        fingerprint={
+            **fingerprint,
+            "framework_versions": result.get("versions", {}),
+            "device": result.get("device_info"),
+            "threads": (result.get("options") or {}).get("threads"),
+        },
         synthetic=int(bool(result.get("synthetic"))),
+        train_flops_per_epoch=flops,
+        achieved_flops_per_s=achieved_flops_per_s(flops, result.get("steady_epoch_s")),
+        noisy=int(is_noisy(result.get("load_before_pct"), result.get("load_during_pct"))),
+        target_acc=run.target_acc,
+        target_on=run.target_on if run.target_acc is not None else None,
     )
     row.setdefault("message", None)
-    extra = {k: row.pop(k) for k in ("data_source",) if k in row}
+    extra = {k: row.pop(k) for k in ("data_source", "input_shape", "norm_stats") if k in row}
     row["extra"] = extra or None
     return row

@@ -37,6 +37,59 @@ def _status_of(exc: BaseException) -> str:
     return "failed"
 
 
+class TargetWatch:
+    """Time to accuracy, DAWNBench-style: the first epoch whose accuracy (validation or test)
+    reaches the target, and the training seconds until then (the sum of epoch_s, evaluation
+    left out). A run that never reaches it keeps `tta_epoch` None."""
+
+    def __init__(self, target: float | None, on: str) -> None:
+        self.target, self.on = target, on
+        self.train_s = 0.0
+        self.epoch: int | None = None
+        self.at_s: float | None = None
+
+    def see(self, record: dict[str, Any]) -> None:
+        self.train_s += record["epoch_s"]
+        acc = record.get(f"{self.on}_acc")
+        if self.target is None or self.epoch is not None or acc is None:
+            return
+        if acc >= self.target:
+            self.epoch, self.at_s = record["epoch"], self.train_s
+
+    def result(self) -> dict[str, Any]:
+        if self.target is None:
+            return {}
+        return {
+            "target_acc": self.target,
+            "target_on": self.on,
+            "tta_epoch": self.epoch,
+            "tta_s": self.at_s,
+        }
+
+
+def _device_info(backend: Any, device: str) -> dict[str, Any]:
+    """The device as the adapter sees it (GPU name, memory, CUDA), and the NVIDIA driver."""
+    from dlbench.measure.fingerprint import nvidia_driver_version
+
+    details = getattr(backend, "device_details", None)
+    try:
+        info = dict(details(device)) if details else {"device": device}
+    except Exception as exc:  # noqa: BLE001 - missing details never fail a run
+        info = {"device": device, "details_error": f"{type(exc).__name__}: {exc}"}
+    if device != "cpu":
+        info["nvidia_driver"] = nvidia_driver_version()
+    return info
+
+
+def _gpu_of(info: dict[str, Any]) -> tuple[int | None, str | None]:
+    """(index, uuid) of the run's GPU for NVML; (None, None) on the CPU."""
+    name = str(info.get("device", "cpu"))
+    if not name.startswith("cuda"):
+        return None, None
+    index = int(name.split(":")[1]) if ":" in name else 0
+    return index, info.get("gpu_uuid")
+
+
 def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
     """Load, build, train, test; returns the result record (also on failure)."""
     t_start = time.perf_counter()
@@ -45,6 +98,8 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
     from dlbench.frameworks import adapter
     from dlbench.frameworks.base import PreparedData, confusion_matrix
     from dlbench.measure import peak_rss_bytes
+    from dlbench.measure.energy import EnergyMeter
+    from dlbench.measure.noise import LoadMeter
     from dlbench.spec.run import RunSpec
 
     run = RunSpec.model_validate(job["run"])
@@ -75,13 +130,20 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
             synthetic=ds.synthetic,
             class_names=list(ds.class_names),
             data_source=ds.source,
+            input_shape=list(ds.input_shape),
         )
+        if run.normalize == "standardize":  # what predict needs to prepare new images alike
+            from dlbench.data.transforms import channel_stats
+
+            mean, std = channel_stats(ds.x_train)
+            result["norm_stats"] = {"mean": mean.tolist(), "std": std.tolist()}
 
         t0 = time.perf_counter()
         trainer = backend.Trainer(run, data, run.device)
         result["build_s"] = time.perf_counter() - t0
         result["compile_s"] = trainer.warm_up()
         result["options"] = trainer.options
+        result["device_info"] = _device_info(backend, run.device)
         events.send(
             "start",
             steps=math.ceil(len(x_tr) / run.batch_size),
@@ -90,10 +152,18 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         )
 
         diverged: list[str] = []
+        target = TargetWatch(run.target_acc, run.target_on)
 
         def on_epoch(rec) -> bool:
-            result["epochs"].append(vars(rec).copy())
-            events.send("epoch", **vars(rec))
+            record = vars(rec).copy()
+            if run.target_acc is not None and run.target_on == "test":
+                # Outside the timed region: epoch_s is already read.
+                t0 = trainer.clock.now()
+                ev = trainer.evaluate(x_test, ds.y_test)
+                record.update(test_loss=ev.loss, test_acc=ev.acc, test_s=trainer.clock.now() - t0)
+            target.see(record)
+            result["epochs"].append(record)
+            events.send("epoch", **record)
             if not math.isfinite(rec.train_loss) or rec.train_loss > DIVERGED_LOSS:
                 diverged.append(f"training loss {rec.train_loss:.3g} at epoch {rec.epoch}")
                 return False
@@ -102,7 +172,13 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         def on_step(epoch: int, step: int, steps: int) -> None:
             events.send("step", epoch=epoch, step=step, steps=steps)
 
+        # Other processes' CPU use over the timed work (training, then the test pass): the
+        # noise guard's "during" figure, measured here where the timed region is known.
+        load = LoadMeter.start()
+        meter = EnergyMeter(*_gpu_of(result["device_info"])).start()
         trainer.fit(on_epoch, on_step)
+        result.update(meter.stop())
+        result.update(target.result())
         epoch_times = [e["epoch_s"] for e in result["epochs"]]
         result["train_s"] = sum(epoch_times)
         result["first_epoch_s"] = epoch_times[0] if epoch_times else None
@@ -111,12 +187,14 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         per_epoch = steady or result["first_epoch_s"]
         result["samples_per_s"] = len(x_tr) / per_epoch if per_epoch else None
         if diverged:
+            result["load_during_pct"] = load.other_pct()
             result["status"] = "diverged"
             result["message"] = f"diverged: {diverged[0]}; try a smaller learning rate"
         else:
             t0 = trainer.clock.now()
             ev = trainer.evaluate(x_test, ds.y_test)
             result["test_s"] = trainer.clock.now() - t0
+            result["load_during_pct"] = load.other_pct()
             result["test_loss"], result["test_acc"] = ev.loss, ev.acc
             if ds.num_classes:
                 result["confusion"] = confusion_matrix(

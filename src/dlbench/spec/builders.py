@@ -86,7 +86,9 @@ def cnn(
             layers += [Conv2d(filters=out, kernel=kernel, padding=padding), BatchNorm()]
             layers.append(Act(fn=activation))
         else:
-            layers.append(Conv2d(filters=out, kernel=kernel, padding=padding, activation=activation))
+            layers.append(
+                Conv2d(filters=out, kernel=kernel, padding=padding, activation=activation)
+            )
         if pool:
             layers.append(MaxPool(size=2))
     layers.append(Flatten())

@@ -49,7 +49,9 @@ class BuilderSpec(BaseModel):
         try:
             return BUILDERS[self.builder](**kwargs)
         except TypeError as exc:
-            raise UserError(f"model builder {self.builder}: {exc}; see `dlbench list models`") from None
+            raise UserError(
+                f"model builder {self.builder}: {exc}; see `dlbench list models`"
+            ) from None
 
 
 class RunSpec(BaseModel):
@@ -78,6 +80,8 @@ class RunSpec(BaseModel):
     tuning: Literal["default", "tuned"] = "tuned"  # as tutorials do it, or as fast as we know
     precision: Literal["float32"] = "float32"
     repeat: int = Field(0, ge=0)  # index among --repeats; seed of repeat i is seed + i
+    target_acc: float | None = Field(None, gt=0, le=1)  # time-to-accuracy target (DAWNBench)
+    target_on: Literal["val", "test"] = "val"  # which accuracy must reach target_acc
 
     @field_validator("model", mode="before")
     @classmethod
@@ -127,8 +131,11 @@ class RunSpec(BaseModel):
         if isinstance(self.model, str):
             return self.model
         if isinstance(self.model, BuilderSpec):
-            return self.model_spec().name if self.model_spec().name != "custom" else (
-                f"{self.model.builder}-custom")
+            return (
+                self.model_spec().name
+                if self.model_spec().name != "custom"
+                else (f"{self.model.builder}-custom")
+            )
         return self.model.name
 
     @property
@@ -138,6 +145,9 @@ class RunSpec(BaseModel):
     def resolved(self) -> dict[str, Any]:
         """The spec with the model expanded to its layers: what the id hashes and the store keeps."""
         data = self.model_dump(mode="json")
+        if self.target_acc is None:
+            # Added after the first release: left out when unset, so older ids stay the same.
+            del data["target_acc"], data["target_on"]
         data["model"] = self.model_spec().model_dump(mode="json")
         data["model_name"] = self.model_name
         return data

@@ -1,8 +1,14 @@
 """The results database: SQLite, WAL, one transaction per finished run, appended, never edited.
 
 A run is a row in `runs` (its resolved spec, status, times, metrics, fingerprint, confusion
-matrix) with its per-epoch rows in `epochs`. The file is marked with SQLite's application_id,
-so dlbench recognises its own databases and never writes into a file it did not create.
+matrix) with its per-epoch rows in `epochs`; `probes` holds each machine's measured peak
+FLOP/s. The file is marked with SQLite's application_id, so dlbench recognises its own
+databases and never writes into a file it did not create.
+
+The schema only grows: a newer dlbench adds its columns to an older file when it opens it for
+writing (`ALTER TABLE ... ADD COLUMN`, old rows read NULL there) and bumps `user_version`;
+stored rows are never rewritten. Reading an older file read-only works: missing columns read
+as None.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 from dlbench.errors import UserError
 
 APPLICATION_ID = 0x646C6263  # "dlbc"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_DB = Path("dlbench.sqlite")
 
@@ -63,9 +69,47 @@ RUN_COLUMNS = (
     "peak_rss_bytes",
     "peak_device_bytes",
     "weights_path",
+    # schema 2
+    "train_flops_per_epoch",  # forward + backward FLOPs of one epoch (measure/work.py)
+    "achieved_flops_per_s",  # train_flops_per_epoch / steady_epoch_s
+    "load_before_pct",  # other processes' CPU use before the run, % of one core
+    "load_during_pct",  # ... and during the timed work (training and the test pass)
+    "noisy",  # 1 when either is above measure.noise.NOISY_PCT
+    "target_acc",
+    "target_on",  # val or test
+    "tta_epoch",  # first epoch reaching target_acc; NULL: not reached (or no target)
+    "tta_s",  # training seconds until then
+    "cpu_energy_j",  # RAPL, around the training loop; NULL: not readable here
+    "gpu_energy_j",  # NVML, around the training loop
+    "energy_source",
 )
 JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra")
-EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_s", "val_s")
+EPOCH_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "epoch_s",
+    "val_s",
+    # schema 2: the test set after each epoch (--target-on test), outside the timed region
+    "test_loss",
+    "test_acc",
+    "test_s",
+)
+PROBE_COLUMNS = (
+    "hostname",
+    "cpu",
+    "device",  # cpu, cuda:0, ...
+    "device_name",
+    "dtype",  # float32, tf32, bfloat16
+    "flops_per_s",
+    "size",  # the matrix size that gave the best figure
+    "threads",
+    "library",
+    "measured_at",
+    "other_load_pct",  # other processes' CPU use during the probe, % of one core
+)
 DONE_STATUSES = ("finished", "diverged")  # results --resume keeps; others are tried again
 
 _SCHEMA = f"""
@@ -79,6 +123,12 @@ CREATE TABLE IF NOT EXISTS epochs (
   run INTEGER NOT NULL REFERENCES runs(id),
   {", ".join(f"{c}" for c in EPOCH_COLUMNS)},
   PRIMARY KEY (run, epoch)
+);
+CREATE TABLE IF NOT EXISTS probes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  {", ".join(PROBE_COLUMNS)},
+  by_size_json TEXT,
+  fingerprint_json TEXT
 );
 """
 
@@ -97,6 +147,11 @@ class RunRow:
     @property
     def spec(self) -> dict[str, Any]:
         return self.values.get("spec") or {}
+
+
+def device_key(device: str | None) -> str:
+    """`cuda` is `cuda:0`: the same device under two names."""
+    return "cuda:0" if device == "cuda" else str(device)
 
 
 def check_db_path(path: Path, must_exist: bool = False) -> None:
@@ -150,7 +205,26 @@ class Store:
                     self.conn.executescript(_SCHEMA)
                     self.conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                     self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            else:
+                self._upgrade()
         self.conn.row_factory = sqlite3.Row
+        self._columns = {t: self._table_columns(t) for t in ("runs", "epochs", "probes")}
+
+    def _table_columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+
+    def _upgrade(self) -> None:
+        """Add what a newer schema has and this file lacks; rows stay as they are."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        with self.conn:
+            for table, columns in (("runs", RUN_COLUMNS), ("epochs", EPOCH_COLUMNS)):
+                have = self._table_columns(table)
+                for c in columns:
+                    if c not in have:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {c}")
+            self.conn.executescript(_SCHEMA)  # new tables (IF NOT EXISTS)
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
@@ -194,15 +268,62 @@ class Store:
     def runs(self, where: str = "", params: tuple = ()) -> list[RunRow]:
         """Stored runs in the order they finished, each with its epochs."""
         sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+        epoch_cols = [c for c in EPOCH_COLUMNS if c in self._columns["epochs"]]
         out = []
         for r in self.conn.execute(sql, params).fetchall():
             values = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
             for c in JSON_COLUMNS:
                 raw = r[f"{c}_json"]
                 values[c] = json.loads(raw) if raw else None
+            for c in RUN_COLUMNS:
+                values.setdefault(c, None)  # an older file: the column is missing
             eps = self.conn.execute(
-                f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run = ? ORDER BY epoch",
+                f"SELECT {', '.join(epoch_cols)} FROM epochs WHERE run = ? ORDER BY epoch",
                 (r["id"],),
             ).fetchall()
             out.append(RunRow(int(r["id"]), values, [dict(e) for e in eps]))
+        self._attach_peaks(out)
         return out
+
+    # -- probes ---------------------------------------------------------------------------
+    def add_probe(self, values: dict[str, Any]) -> int:
+        row = {c: values.get(c) for c in PROBE_COLUMNS}
+        row["by_size_json"] = json.dumps(values.get("by_size"))
+        row["fingerprint_json"] = json.dumps(values.get("fingerprint"))
+        with self.conn:
+            cur = self.conn.execute(
+                f"INSERT INTO probes ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+        return int(cur.lastrowid)
+
+    def probes(self) -> list[dict[str, Any]]:
+        """Every probe, oldest first (none in a file older than schema 2)."""
+        if not self._columns["probes"]:
+            return []
+        rows = self.conn.execute("SELECT * FROM probes ORDER BY id").fetchall()
+        out = []
+        for r in rows:
+            d = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
+            d["by_size"] = json.loads(r["by_size_json"]) if r["by_size_json"] else None
+            out.append(d)
+        return out
+
+    def _attach_peaks(self, rows: list[RunRow]) -> None:
+        """Each run's `peak_flops_per_s` (not stored: derived): the latest float32 probe of the
+        same machine and device, with the same thread count when there is one."""
+        probes = [p for p in self.probes() if p["dtype"] == "float32"]
+        for row in rows:
+            fp = row["fingerprint"] or {}
+            same = [
+                p
+                for p in probes
+                if p["hostname"] == fp.get("hostname")
+                and p["cpu"] == fp.get("cpu")
+                and device_key(p["device"]) == device_key(row["device"])
+            ]
+            threads = fp.get("threads")
+            best = [p for p in same if p["threads"] == threads] or same
+            probe = best[-1] if best else None
+            row.values["peak_flops_per_s"] = probe["flops_per_s"] if probe else None
+            row.values["probe_id"] = probe["id"] if probe else None

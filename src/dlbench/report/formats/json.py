@@ -8,7 +8,12 @@ from dlbench.store.db import RunRow
 
 
 def render(rows: list[RunRow]) -> str:
-    return _json.dumps(
-        {"runs": [{"id": r.id, **r.values, "epoch_records": r.epochs} for r in rows]},
-        indent=2, sort_keys=True, default=str,
-    ) + "\n"
+    return (
+        _json.dumps(
+            {"runs": [{"id": r.id, **r.values, "epoch_records": r.epochs} for r in rows]},
+            indent=2,
+            sort_keys=True,
+            default=str,
+        )
+        + "\n"
+    )

@@ -1,0 +1,197 @@
+"""`dlbench predict`, `featuremaps`, `evaluate`, `report` and `export` on a real database.
+
+The database (tests/report/helpers.real_db) is trained once per session by `dlbench run`:
+a-mlp on digits, a three-class MLP on a folder dataset with hostile names, and, with
+Fashion-MNIST installed, a-mlp on 3,000 images and b-cnn-20k on 500. The commands run in this
+process, so torch is imported once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs_fashion, needs_torch
+from tests.report.helpers import (
+    FOLDER_CLASSES,
+    invoke,
+    make_db,
+    pattern_image,
+    real_db,
+    real_folder,
+    run_ids,
+)
+
+pytestmark = needs_torch
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return real_db(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def ids(db):
+    return run_ids(db)
+
+
+def _predictions(out: str) -> dict[str, str]:
+    """image path -> predicted class, from predict's output (header line skipped)."""
+    lines = out.strip().splitlines()[1:]
+    return {ln.split(": ", 1)[0]: ln.split(": ", 1)[1].rsplit(" (", 1)[0] for ln in lines}
+
+
+@needs_fashion
+def test_predict_fashion_mnist_pngs(db, ids, tmp_path):
+    import cv2
+
+    from dlbench.data import load_dataset
+
+    ds = load_dataset("fashion-mnist", limit_train=0, limit_test=10)
+    paths = []
+    for i, img in enumerate(ds.x_test):
+        path = tmp_path / f"test-{i}.png"
+        cv2.imwrite(str(path), img[..., 0])
+        paths.append(path)
+    code, out, err = invoke("predict", ids["a-mlp@fashion-mnist"], *paths, "--db", db)
+    assert code == 0, err
+    assert "images made gray 28x28, normalize scale" in out
+    got = _predictions(out)
+    right = sum(got[str(p)] == ds.class_names[y] for p, y in zip(paths, ds.y_test, strict=True))
+    assert right >= 7, out
+    code, out, _ = invoke("predict", ids["a-mlp@fashion-mnist"], paths[0], "--top", "3", "--db", db)
+    assert code == 0 and out.strip().splitlines()[1].count("%)") == 3
+
+
+def test_predict_folder_dataset_resizes_and_grays(db, ids, tmp_path):
+    import cv2
+
+    names = sorted(FOLDER_CLASSES)
+    expected = {}
+    for c in range(3):
+        for k in range(2):
+            img = pattern_image(c, size=40, rng=np.random.default_rng(900 + 3 * k + c), rgb=True)
+            path = tmp_path / f"new-{c}-{k}.png"
+            cv2.imwrite(str(path), img)
+            expected[str(path)] = names[c]
+    code, out, err = invoke(
+        "predict", ids["mlp3-<b onmouseover=alert(4)>@folder"], *expected, "--db", db
+    )
+    assert code == 0, err
+    assert "images made gray 16x16" in out
+    got = _predictions(out)
+    assert sum(got[p] == name for p, name in expected.items()) >= 5, out
+
+
+@pytest.fixture(scope="module")
+def featuremaps_out(db, ids):
+    if "b-cnn-20k@fashion-mnist" not in ids:
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    return invoke("featuremaps", ids["b-cnn-20k@fashion-mnist"], "--samples", "1,4,7", "--db", db)
+
+
+def test_featuremaps_report_b_cnn(featuremaps_out):
+    code, out, err = featuremaps_out
+    assert code == 0, err
+    assert "1: Ankle boot, 4: Trouser, 7: Coat" in out
+    assert "conv1: 20 channels of 28x28" in out and "conv2: 30 channels of 14x14" in out
+    files = [ln.strip() for ln in out.splitlines() if ln.startswith("  ")]
+    assert len(files) == 4 and all(f.endswith((".png", ".svg")) for f in files)
+    folder = Path(files[0]).parent
+    index = json.loads((folder / "index.json").read_text())
+    shapes = {e["layer"]: e["shape"] for e in index["figures"]}
+    assert shapes == {"conv1": [3, 20, 28, 28], "conv2": [3, 30, 14, 14]}
+
+
+def test_featuremaps_refuses_an_mlp_and_bad_samples(db, ids, tmp_path):
+    code, _, err = invoke("featuremaps", ids["a-mlp@digits"], "--db", db, "--out", tmp_path)
+    assert code == 2 and "no convolution layer" in err
+    code, _, err = invoke("featuremaps", ids["a-mlp@digits"], "--samples", "0,2", "--db", db)
+    assert code == 2 and "numbered from 1" in err
+
+
+@pytest.fixture(scope="module")
+def homemade(tmp_path_factory):
+    """Report C's own data: digits in folders 0..9 (32x32 RGB, upscaled from the digits test
+    set) and an extra folder x of things that are not digits."""
+    import cv2
+
+    from dlbench.data import load_dataset
+
+    ds = load_dataset("digits", limit_train=0, limit_test=60)
+    root = tmp_path_factory.mktemp("homemade") / "homemade"
+    for i, (img, y) in enumerate(zip(ds.x_test, ds.y_test, strict=True)):
+        d = root / str(int(y))
+        d.mkdir(parents=True, exist_ok=True)
+        big = cv2.resize(img[..., 0], (32, 32), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(d / f"{i}.png"), np.dstack([big, big, big]))
+    rng = np.random.default_rng(7)
+    (root / "x").mkdir()
+    for i in range(6):
+        cv2.imwrite(str(root / "x" / f"{i}.png"), rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def evaluated(db, ids, homemade):
+    return invoke("evaluate", ids["a-mlp@digits"], "--dataset", f"folder:{homemade}", "--db", db)
+
+
+def test_evaluate_with_an_extra_class_is_not_square(evaluated, homemade):
+    code, out, err = evaluated
+    assert code == 0, err
+    assert "classes matched by name" in out and "unknown to the model: x" in out
+    path = out.strip().splitlines()[-1].split("stored in ", 1)[1].split(" (shown", 1)[0]
+    ev = json.loads(Path(path).read_text())
+    cm = np.array(ev["confusion"])
+    assert cm.shape == (11, 10) and cm.sum() == 66 and cm[10].sum() == 6
+    assert ev["class_names"][-1] == "x" and ev["mapping"][-1] is None
+    assert ev["split"] == "all" and ev["model_input_shape"] == [1, 8, 8]
+    correct = sum(cm[i, i] for i in range(10))
+    assert ev["accuracy"] == pytest.approx(correct / 66)
+    assert ev["accuracy_known"] == pytest.approx(correct / 60)
+    assert correct / 60 > 0.6
+
+
+def test_report_shows_evaluations_feature_maps_and_samples(
+    db, evaluated, featuremaps_out, tmp_path
+):
+    out_html = tmp_path / "report.html"
+    code, out, err = invoke("report", "--db", db, "--out", out_html)
+    assert code == 0, err
+    html = out_html.read_text()
+    assert "counts as wrong" in html and "rows are the dataset&#39;s 11 classes" in html
+    assert "featuremaps-run-" in html and "samples-digits" in html
+    listed = [ln.strip() for ln in out.splitlines() if ln.startswith("  ")]
+    assert listed and all(Path(p).exists() for p in listed)
+    assert len(listed) == 2 * html.count("<figure ")
+
+
+def test_export_json_carries_evaluations(db, ids, evaluated, tmp_path):
+    code, out, err = invoke("export", "--format", "json", "--db", db, "--runs", ids["a-mlp@digits"])
+    assert code == 0, err
+    (run,) = json.loads(out)["runs"]
+    assert run["evaluations"][0]["confusion"] and run["epoch_records"]
+    code, out, _ = invoke("export", "--format", "md", "--db", db, "--out", tmp_path / "r.md")
+    assert code == 0 and (tmp_path / "r.md").read_text().startswith("| id |")
+
+
+def test_errors_are_one_line(db, tmp_path):
+    code, _, err = invoke("predict", "99", str(tmp_path / "x.png"), "--db", db)
+    assert code == 2 and "has no run 99" in err
+    synthetic = make_db(tmp_path / "s.sqlite")
+    code, _, err = invoke("predict", "1", str(tmp_path / "x.png"), "--db", synthetic)
+    assert code == 2 and "--no-save" in err
+    code, _, err = invoke("export", "--format", "xml", "--db", synthetic)
+    assert code == 2 and "unknown format" in err
+
+
+def test_predict_unreadable_image(db, ids, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    code, _, err = invoke("predict", ids["a-mlp@digits"], bad, "--db", db)
+    assert code == 2 and "not an image" in err
+    assert real_folder().exists()

@@ -1,0 +1,64 @@
+"""The GEMM probe: a positive figure per dtype, in its own process, stored per machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import needs_torch
+
+pytestmark = needs_torch
+
+
+def test_probe_in_process():
+    from dlbench.measure.probe import measure
+
+    (record,) = measure("cpu", reps=1, sizes=(64, 128))
+    assert record["dtype"] == "float32" and record["device"] == "cpu"
+    assert record["flops_per_s"] > 1e6 and record["size"] in (64, 128)
+    assert set(record["by_size"]) == {"64", "128"}
+
+
+def test_probe_subprocess_and_peak(tmp_path):
+    from dlbench.measure.probe import run_probe
+    from dlbench.store.db import Store
+
+    records = run_probe("cpu", threads=1, sizes=(128,))
+    assert records[0]["threads"] == 1 and records[0]["hostname"]
+    with Store(tmp_path / "p.sqlite") as store:
+        for r in records:
+            store.add_probe(r)
+        (stored,) = store.probes()
+    assert stored["flops_per_s"] == pytest.approx(records[0]["flops_per_s"])
+    assert stored["by_size"] == {"128": pytest.approx(records[0]["flops_per_s"])}
+
+
+def test_percent_of_peak_uses_the_latest_probe_of_the_machine(tmp_path):
+    from dlbench.report.columns import COLUMNS
+    from dlbench.store.db import Store
+
+    fp = {"hostname": "h1", "cpu": "Test CPU", "threads": 2}
+    probe = {"hostname": "h1", "cpu": "Test CPU", "device": "cpu", "dtype": "float32"}
+    with Store(tmp_path / "p.sqlite") as store:
+        store.add_probe({**probe, "flops_per_s": 1e11, "threads": 2})
+        store.add_probe({**probe, "flops_per_s": 2e11, "threads": 2})  # the latest
+        store.add_probe({**probe, "flops_per_s": 9e11, "threads": 1})  # other thread count
+        store.add_probe({**probe, "flops_per_s": 8e11, "threads": 2, "hostname": "h2"})
+        store.add_probe({**probe, "flops_per_s": 7e11, "threads": 2, "dtype": "bfloat16"})
+        store.add_run(
+            {
+                "run_id": "a",
+                "status": "finished",
+                "device": "cpu",
+                "fingerprint": fp,
+                "achieved_flops_per_s": 1e10,
+            },  # fmt: skip
+            [],
+        )
+        store.add_run(
+            {"run_id": "b", "status": "finished", "device": "cuda", "fingerprint": fp}, []
+        )
+        a, b = store.runs()
+    assert a["peak_flops_per_s"] == 2e11 and b["peak_flops_per_s"] is None
+    of_peak = next(c for c in COLUMNS if c.key == "of_peak")
+    assert of_peak.value(a) == 0.05 and of_peak.fmt(of_peak.value(a)) == "5.0%"
+    assert of_peak.fmt(of_peak.value(b)) == "n/a"

@@ -1,0 +1,73 @@
+"""The worker: time to accuracy, device details, energy fields, all in one run's record."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlbench.errors import UserError
+from dlbench.runner.worker import Events, TargetWatch, run_job
+from dlbench.spec.run import make_run
+from tests.conftest import needs_torch
+
+
+def test_target_watch():
+    w = TargetWatch(0.9, "val")
+    for epoch, (t, acc) in enumerate([(2.0, 0.8), (1.0, 0.91), (1.0, 0.95)], start=1):
+        w.see({"epoch": epoch, "epoch_s": t, "val_acc": acc})
+    assert w.result() == {"target_acc": 0.9, "target_on": "val", "tta_epoch": 2, "tta_s": 3.0}
+
+
+def test_target_never_reached_and_no_target():
+    w = TargetWatch(0.99, "test")
+    w.see({"epoch": 1, "epoch_s": 1.0, "test_acc": 0.5})
+    assert w.result()["tta_epoch"] is None and w.result()["tta_s"] is None
+    assert TargetWatch(None, "val").result() == {}
+
+
+class _Sink(Events):
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+
+    def send(self, event: str, **fields) -> None:
+        self.sent.append((event, fields))
+
+
+@needs_torch
+def test_run_job_time_to_accuracy_on_test():
+    run = make_run(
+        {"model": "a-mlp", "dataset": "digits", "epochs": 3, "target_acc": 0.5, "target_on": "test"}
+    )
+    sink = _Sink()
+    result = run_job({"run": run.model_dump(mode="json")}, sink)
+    assert result["status"] == "finished", result.get("message")
+    assert all(e["test_acc"] is not None and e["test_s"] > 0 for e in result["epochs"])
+    assert result["tta_epoch"] is not None and result["target_on"] == "test"
+    first = next(e for e in result["epochs"] if e["test_acc"] >= 0.5)
+    assert result["tta_epoch"] == first["epoch"]
+    assert result["tta_s"] == pytest.approx(
+        sum(e["epoch_s"] for e in result["epochs"][: first["epoch"]])
+    )
+    assert result["device_info"]["device"] == "cpu" and result["device_info"]["threads"] >= 1
+    assert "cpu_energy_j" in result and result["energy_source"] in (None, "rapl")
+    epochs_sent = [f for e, f in sink.sent if e == "epoch"]
+    assert epochs_sent[0]["test_acc"] == result["epochs"][0]["test_acc"]
+
+
+def test_target_on_val_needs_a_validation_set():
+    from dlbench.runner.execute import plan
+
+    run = make_run({"model": "a-mlp", "dataset": "digits", "target_acc": 0.9})
+    with pytest.raises(UserError, match="--val-fraction"):
+        plan([run], None)
+    ok = make_run({"model": "a-mlp", "dataset": "digits", "target_acc": 0.9, "val_fraction": 0.1})
+    (planned,) = plan([ok], None)
+    assert planned.train_flops_per_sample > 0
+
+
+def test_target_fields_keep_old_ids():
+    """Specs without a target hash as they did before the fields existed."""
+    assert make_run({}).run_id == "58076b5f1afc"
+    old = {"model": "b-cnn-20k", "dataset": "digits", "epochs": 2, "repeat": 1}
+    assert make_run(old).run_id == "cc9af96167c0"
+    assert "target_acc" not in make_run(old).resolved()
+    assert make_run({**old, "target_acc": 0.9}).run_id != "cc9af96167c0"
