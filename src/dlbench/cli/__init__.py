@@ -39,7 +39,19 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to `app`; they import only typer at module level.
-    from dlbench.cli import compare, data, faces, listing, probe, report, results, run, show  # noqa: F401
+    from dlbench.cli import (  # noqa: F401
+        compare,
+        data,
+        faces,
+        listing,
+        parity,
+        probe,
+        report,
+        reproduction,
+        results,
+        run,
+        show,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
