@@ -247,3 +247,12 @@ def test_help_imports_no_framework():
     )
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "run" in out.stdout and "results" in out.stdout
+
+
+def test_table_warns_when_runs_differ_in_lr(stored_db, cli, tmp_path):
+    db = tmp_path / "two.sqlite"
+    db.write_bytes(stored_db.read_bytes())
+    out = cli("run", "--model", "a-mlp", *QUICK, "--lr", "0.01", "--no-save", "--db", str(db))
+    assert out.returncode == 0, out.stderr
+    table = cli("results", "--db", str(db))
+    assert "fairness: runs differ in lr (0.001 in run 1; 0.01 in run 2)" in table.stdout

@@ -43,8 +43,7 @@ def check_parity_cmd(
 ) -> None:
     """Train a few steps from identical weights in each framework and compare the losses.
 
-    Exit code 0 when every framework stays within the tolerance of PyTorch's loss at every
-    step, 1 otherwise.
+    Exit 0 when every framework is within the tolerance of torch's loss at every step, else 1.
     """
     from dlbench.cli.console import make_console
     from dlbench.frameworks import parity

@@ -37,3 +37,7 @@ def print_table(rows: list[RunRow], console: Console, title: str = "dlbench resu
     console.print(table)
     for line in notes(rows):
         console.print(f"[dim]- {escape(line)}[/]")
+    from dlbench.report.fairness import fairness_warnings
+
+    for line in fairness_warnings(rows):
+        console.print(f"[yellow]fairness: {escape(line)}[/]")
