@@ -1,6 +1,7 @@
 """Scaling a suite down (`--quick`) and standing in for absent datasets (`--synthetic-if-missing`).
 
-`--quick` keeps every run of a suite, on a slice of the data and for at most two epochs, so
+`--quick` keeps every run of a suite, on a slice of the data, for at most two epochs and with
+batches of at least 16, so
 that any suite finishes in a couple of minutes on 2 CPU cores (CI runs every suite this way).
 `--synthetic-if-missing` replaces a dataset that is not on this machine by synthetic data of
 the same shape and number of classes: the run then times the model, and every table labels
@@ -19,6 +20,7 @@ from dlbench.spec.run import RunSpec
 QUICK_EPOCHS = 2
 QUICK_TRAIN = 512
 QUICK_TEST = 256
+QUICK_MIN_BATCH = 16  # report A's batch of 1 would make a quick run take minutes
 
 
 def _smaller(value: int | None, cap: int) -> int:
@@ -32,6 +34,7 @@ def quick(runs: list[RunSpec]) -> list[RunSpec]:
                 "epochs": min(r.epochs, QUICK_EPOCHS),
                 "limit_train": _smaller(r.limit_train, QUICK_TRAIN),
                 "limit_test": _smaller(r.limit_test, QUICK_TEST),
+                "batch_size": max(r.batch_size, QUICK_MIN_BATCH),
             }
         )
         for r in runs
