@@ -9,6 +9,7 @@ for a difference, or why it could not run here. Regenerate with
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,6 +360,41 @@ def _seconds(row: RunRow, unit: str) -> float | None:
     return row["steady_epoch_s"] or row["first_epoch_s"] if unit == "epoch" else row["train_s"]
 
 
+@dataclass(frozen=True)
+class Measured:
+    """dlbench's figures for one experiment on one kind of device: medians over its runs
+    (several seeds give a median, never the luckiest run)."""
+
+    runs: tuple[RunRow, ...]
+    acc: float | None
+    seconds: float | None
+    diverged: RunRow | None
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def time_text(self) -> str:
+        """The median time, marked when another process loaded the machine during a run."""
+        busy = any(r["noisy"] for r in self.runs)
+        return _fmt_s(self.seconds) + (" (busy machine)" if busy and self.seconds else "")
+
+
+def _measure(rows: list[RunRow], unit: str) -> Measured | None:
+    if not rows:
+        return None
+    finished = [r for r in rows if r["status"] == "finished"]
+    accs = [r["test_acc"] for r in finished if r["test_acc"] is not None]
+    secs = [s for s in (_seconds(r, unit) for r in finished) if s]
+    return Measured(
+        tuple(rows),
+        statistics.median(accs) if accs else None,
+        statistics.median(secs) if secs else None,
+        None if finished else rows[-1],
+    )
+
+
 def _fmt_s(v: float | None) -> str:
     if v is None:
         return "–"
@@ -369,20 +405,22 @@ def _fmt_acc(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f}%"
 
 
-def _sentence(exp: Experiment, cpu: RunRow | None, gpu: RunRow | None, missing: str) -> str:
-    ours = cpu or gpu
+def _sentence(exp: Experiment, ours: Measured | None, missing: str) -> str:
     if ours is None:
         return missing
-    if ours["status"] == "diverged":
-        return f"diverged here ({ours['message']}); the report's figure is {_fmt_acc(exp.acc)}"
-    acc = ours["test_acc"]
-    if exp.acc is None or acc is None:
-        return "the report gives no accuracy to compare; times are this machine's"
-    diff = 100 * (acc - exp.acc)
+    if ours.diverged is not None:
+        return (
+            f"diverged here ({ours.diverged['message']}); the report's figure is "
+            f"{_fmt_acc(exp.acc)}"
+        )
+    seeds = f" (median of {ours.n} runs)" if ours.n > 1 else ""
+    if exp.acc is None or ours.acc is None:
+        return f"the report gives no accuracy to compare; times are this machine's{seeds}"
+    diff = 100 * (ours.acc - exp.acc)
     if abs(diff) <= AGREE_PP:
-        return f"agrees: {diff:+.1f} points from the report"
+        return f"agrees: {diff:+.1f} points from the report{seeds}"
     reason = exp.why or "different hardware, seed and library versions"
-    return f"{diff:+.1f} points from the report: {reason}"
+    return f"{diff:+.1f} points from the report{seeds}: {reason}"
 
 
 def render(rows: list[RunRow], missing_reason: dict[str, str]) -> str:
@@ -395,6 +433,7 @@ def render(rows: list[RunRow], missing_reason: dict[str, str]) -> str:
         "`../shared/seed-workloads.md` (their own hardware: a GTX 1060, a Titan RTX, cloud GPUs,",
         "Colab); dlbench's are this machine's. Times: training time in all, or seconds per epoch",
         "where the report gave that (marked /ep); dlbench's per-epoch figure is the steady epoch.",
+        "Where a configuration ran with several seeds, accuracy and time are medians.",
         "",
         "| experiment | suite | params | report acc | dlbench acc | report CPU | dlbench CPU "
         "| report GPU | dlbench GPU | speedup (dlbench) | note |",
@@ -402,28 +441,30 @@ def render(rows: list[RunRow], missing_reason: dict[str, str]) -> str:
     ]
     for exp in EXPERIMENTS:
         matching = [r for r in rows if _matches(r, exp) and _full(r)]
-        cpu = next((r for r in reversed(matching) if r["device"] == "cpu"), None)
-        gpu = next((r for r in reversed(matching) if str(r["device"]).startswith("cuda")), None)
+        cpu = _measure([r for r in matching if r["device"] == "cpu"], exp.time_unit)
+        gpu = _measure([r for r in matching if str(r["device"]).startswith("cuda")], exp.time_unit)
         unit = " /ep" if exp.time_unit == "epoch" else ""
         ours = cpu or gpu
-        acc = ours["test_acc"] if ours and ours["status"] == "finished" else None
         speed = "–"
-        if cpu and gpu and _seconds(gpu, exp.time_unit):
-            speed = f"{_seconds(cpu, exp.time_unit) / _seconds(gpu, exp.time_unit):.2f}x"
+        if cpu and gpu and cpu.seconds and gpu.seconds:
+            speed = f"{cpu.seconds / gpu.seconds:.2f}x"
         missing = missing_reason.get(
             exp.dataset.split(":")[0],
             f"not run yet: run `dlbench run suites/{exp.suite}` and regenerate",
         )
         params = (
-            f"{ours['params_excl_bn']:,}" if ours else (f"{exp.params:,}" if exp.params else "–")
+            f"{ours.runs[0]['params_excl_bn']:,}"
+            if ours
+            else (f"{exp.params:,}" if exp.params else "–")
         )
         lines.append(
             f"| {exp.key}: {exp.title} | `{exp.suite}` | {params} | {_fmt_acc(exp.acc)} | "
-            f"{_fmt_acc(acc)} | {_fmt_s(exp.cpu_s)}{unit if exp.cpu_s else ''} | "
-            f"{_fmt_s(_seconds(cpu, exp.time_unit)) if cpu else '–'}{unit if cpu else ''} | "
+            f"{_fmt_acc(ours.acc if ours else None)} | "
+            f"{_fmt_s(exp.cpu_s)}{unit if exp.cpu_s else ''} | "
+            f"{cpu.time_text if cpu else '–'}{unit if cpu else ''} | "
             f"{_fmt_s(exp.gpu_s)}{unit if exp.gpu_s else ''} | "
-            f"{_fmt_s(_seconds(gpu, exp.time_unit)) if gpu else '–'}{unit if gpu else ''} | "
-            f"{speed} | {_sentence(exp, cpu, gpu, missing)} |"
+            f"{gpu.time_text if gpu else '–'}{unit if gpu else ''} | "
+            f"{speed} | {_sentence(exp, ours, missing)} |"
         )
     lines += ["", "Parameters exclude batch-norm, as the reports counted them.", ""]
     return "\n".join(lines)
