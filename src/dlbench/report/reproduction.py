@@ -67,6 +67,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "report-a-mlp.yaml",
         {"model": "a-mlp", "dataset": "fashion-mnist", "framework": "torch"},
         "fashion-mnist",
+        time_unit="epoch",
         params=118_282,
     ),
     _e(

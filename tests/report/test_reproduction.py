@@ -1,0 +1,51 @@
+"""docs/reproduction.md is generated from stored runs: medians, agreement sentences, absences."""
+
+from __future__ import annotations
+
+from dlbench.report.reproduction import EXPERIMENTS, render
+from dlbench.store.db import RunRow
+
+
+def _row(i: int, acc: float, **spec) -> RunRow:
+    spec = {
+        "model": "b-cnn-20k",
+        "dataset": "fashion-mnist",
+        "limit_train": None,
+        "limit_test": None,
+        **spec,
+    }
+    values = {
+        "model": spec["model"],
+        "dataset": spec["dataset"],
+        "device": "cpu",
+        "status": "finished",
+        "synthetic": 0,
+        "test_acc": acc,
+        "train_s": 100.0 + i,
+        "steady_epoch_s": 5.0,
+        "first_epoch_s": 6.0,
+        "params_excl_bn": 19_279,
+        "noisy": 0,
+        "message": None,
+        "spec": spec,
+    }
+    return RunRow(i, values, [])
+
+
+def test_every_experiment_gets_a_row_and_medians_are_used():
+    rows = [_row(1, 0.900), _row(2, 0.910), _row(3, 0.950)]
+    page = render(rows, {"mnist": "not run here: mnist is absent"})
+    table = [line for line in page.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(table) == len(EXPERIMENTS) + 1  # one per experiment, plus the header
+    line = next(line for line in table if line.startswith("| B-CNN-20K"))
+    assert "91.00%" in line and "median of 3 runs" in line  # the median, not the best (95%)
+    assert "agrees: +0.3 points" in line
+    mnist = next(line for line in table if line.startswith("| C-P2"))
+    assert "not run here: mnist is absent" in mnist
+
+
+def test_quick_and_synthetic_runs_never_count():
+    rows = [_row(1, 0.5, limit_train=512)]
+    page = render(rows, {})
+    line = next(x for x in page.splitlines() if x.startswith("| B-CNN-20K"))
+    assert "not run yet" in line
