@@ -38,20 +38,28 @@ def runs(specs: list[dict[str, Any]], timeout_s: float = 900) -> list[dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:
             before = load()
-            out = execute([make_run(spec)], Path(tmp) / "bench.sqlite", save=False,
-                          timeout_s=timeout_s)
+            out = execute(
+                [make_run(spec)], Path(tmp) / "bench.sqlite", save=False, timeout_s=timeout_s
+            )
             row = out.results[0]
             row["loadavg_before"], row["loadavg_after"] = before, load()
-            print(f"  {spec} -> {row['status']} steady {row.get('steady_epoch_s')} s "
-                  f"(load {before})", file=sys.stderr, flush=True)
+            print(
+                f"  {spec} -> {row['status']} steady {row.get('steady_epoch_s')} s (load {before})",
+                file=sys.stderr,
+                flush=True,
+            )
             rows.append(row)
     return rows
 
 
 def write(name: str, data: dict[str, Any], section: str) -> None:
     """The JSON of the figures, then the Markdown section in docs/performance.md."""
-    data = {"benchmark": name, "measured_at": datetime.now(timezone.utc).isoformat(
-        timespec="seconds"), "cpu_count": os.cpu_count(), **data}
+    data = {
+        "benchmark": name,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        **data,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
@@ -78,8 +86,11 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 def load_note(loads: list[float]) -> str:
     worst = max(loads) if loads else 0.0
-    busy = " **busy: other processes were running; absolute times are inflated**" if (
-        worst > BUSY_LOAD) else ""
+    busy = (
+        " **busy: other processes were running; absolute times are inflated**"
+        if (worst > BUSY_LOAD)
+        else ""
+    )
     return f"Load average (1 min) during the runs: {min(loads):.2f} to {worst:.2f}.{busy}"
 
 

@@ -43,16 +43,30 @@ def torch_tuned(name: str) -> dict:
     preset = PRESETS[name]
     summary = summarize(preset.spec, preset.input_shape)
     fps = train_flops_per_sample(summary)
-    run = make_run({"model": name, "epochs": 3, "threads": THREADS, "tuning": "tuned",
-                    **({"batch_size": BATCH[name]} if name in BATCH else {})})
+    run = make_run(
+        {
+            "model": name,
+            "epochs": 3,
+            "threads": THREADS,
+            "tuning": "tuned",
+            **({"batch_size": BATCH[name]} if name in BATCH else {}),
+        }
+    )
     n = int(min(10_000, max(4 * run.batch_size, EPOCH_FLOPS / fps)))
     classes = 2 if summary.output_shape == (1,) else int(np.prod(summary.output_shape))
     trainer = tb.Trainer(run, random_data(preset.input_shape, classes, n), "cpu")
     records = []
     trainer.fit(lambda r: records.append(r) or True)
     steady = float(np.median([r.epoch_s for r in records[1:]]))
-    return {"model": name, "framework": "torch", "batch": run.batch_size, "train_samples": n,
-            "flops_per_s": fps * n / steady, "steady_epoch_s": steady, "loadavg": load()}
+    return {
+        "model": name,
+        "framework": "torch",
+        "batch": run.batch_size,
+        "train_samples": n,
+        "flops_per_s": fps * n / steady,
+        "steady_epoch_s": steady,
+        "loadavg": load(),
+    }
 
 
 def main() -> None:
@@ -70,22 +84,47 @@ def main() -> None:
         figures.append(torch_tuned(name))
         print(name, f"{figures[-1]['flops_per_s'] / peak['flops_per_s']:.0%}", flush=True)
     if not args.no_keras:
-        specs = [dict(model=m, framework=fw, batch_size=b, limit_train=n, limit_test=500,
-                      epochs=3, tuning="tuned", threads=THREADS)
-                 for m, b, n in KERAS if not args.presets or m in names
-                 for fw in KERAS_FRAMEWORKS]
+        specs = [
+            dict(
+                model=m,
+                framework=fw,
+                batch_size=b,
+                limit_train=n,
+                limit_test=500,
+                epochs=3,
+                tuning="tuned",
+                threads=THREADS,
+            )
+            for m, b, n in KERAS
+            if not args.presets or m in names
+            for fw in KERAS_FRAMEWORKS
+        ]
         for row in runs(specs):
-            figures.append({"model": row["model"], "framework": row["framework"],
-                            "batch": row["batch_size"], "train_samples": row["train_samples"],
-                            "flops_per_s": row["achieved_flops_per_s"],
-                            "steady_epoch_s": row["steady_epoch_s"],
-                            "loadavg": row["loadavg_after"]})
+            figures.append(
+                {
+                    "model": row["model"],
+                    "framework": row["framework"],
+                    "batch": row["batch_size"],
+                    "train_samples": row["train_samples"],
+                    "flops_per_s": row["achieved_flops_per_s"],
+                    "steady_epoch_s": row["steady_epoch_s"],
+                    "loadavg": row["loadavg_after"],
+                }
+            )
     loads += [f["loadavg"] for f in figures]
     for f in figures:
         f["fraction_of_peak"] = (f["flops_per_s"] or 0) / peak["flops_per_s"]
-    out = [[f["model"], f["framework"], f["batch"], f["train_samples"],
+    out = [
+        [
+            f["model"],
+            f["framework"],
+            f["batch"],
+            f["train_samples"],
             f["flops_per_s"] / 1e9 if f["flops_per_s"] else None,
-            f"{f['fraction_of_peak']:.0%}"] for f in figures]
+            f"{f['fraction_of_peak']:.0%}",
+        ]
+        for f in figures
+    ]
     verdicts = []
     for model, _, _ in KERAS:
         mine = [f for f in figures if f["model"] == model]
@@ -94,22 +133,26 @@ def main() -> None:
         best = max(mine, key=lambda f: f["fraction_of_peak"])
         worst = min(mine, key=lambda f: f["fraction_of_peak"])
         met = "met" if best["fraction_of_peak"] >= 0.6 else "not met"
-        verdicts.append(f"- {model}: best {best['framework']} {best['fraction_of_peak']:.0%}, "
-                        f"worst {worst['framework']} {worst['fraction_of_peak']:.0%} of the "
-                        f"peak; target >= 60%: **{met}**.")
-    section = "\n\n".join([
-        "## Efficiency: training FLOP/s against the GEMM peak",
-        "Command: `.venv/bin/python benchmarks/efficiency.py`. Peak: "
-        f"{peak['flops_per_s'] / 1e9:.0f} GFLOP/s (float32 {peak['size']}x{peak['size']} "
-        f"products, torch, {peak['threads']} threads), measured first in the same process. "
-        "torch rows train in that process on random data of the preset's shape (3 epochs, "
-        "median of epochs 2-3, about 60 GFLOP an epoch); Keras rows are `dlbench run` "
-        "processes on Fashion-MNIST slices. FLOPs: measure/work.py (dense and conv layers, "
-        "forward and backward; element-wise work not counted).",
-        table(["model", "framework", "batch", "train samples", "GFLOP/s", "of peak"], out),
-        "\n".join(verdicts),
-        load_note(loads),
-    ])
+        verdicts.append(
+            f"- {model}: best {best['framework']} {best['fraction_of_peak']:.1%}, "
+            f"worst {worst['framework']} {worst['fraction_of_peak']:.1%} of the "
+            f"peak; target >= 60%: **{met}**."
+        )
+    section = "\n\n".join(
+        [
+            "## Efficiency: training FLOP/s against the GEMM peak",
+            "Command: `.venv/bin/python benchmarks/efficiency.py`. Peak: "
+            f"{peak['flops_per_s'] / 1e9:.0f} GFLOP/s (float32 {peak['size']}x{peak['size']} "
+            f"products, torch, {peak['threads']} threads), measured first in the same process. "
+            "torch rows train in that process on random data of the preset's shape (3 epochs, "
+            "median of epochs 2-3, about 60 GFLOP an epoch); Keras rows are `dlbench run` "
+            "processes on Fashion-MNIST slices. FLOPs: measure/work.py (dense and conv layers, "
+            "forward and backward; element-wise work not counted).",
+            table(["model", "framework", "batch", "train samples", "GFLOP/s", "of peak"], out),
+            "\n".join(verdicts),
+            load_note(loads),
+        ]
+    )
     write("efficiency", {"peak": peak, "rows": figures}, section)
 
 

@@ -35,39 +35,77 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for fw in FRAMEWORKS:
             db = Path(tmp) / f"{fw}.sqlite"
-            cli_s = timed(DLBENCH + ["run", *RUN, "--framework", fw, "--no-save", "--db",
-                                     str(db)])
+            cli_s = timed(DLBENCH + ["run", *RUN, "--framework", fw, "--no-save", "--db", str(db)])
             loads.append(load())
             con = sqlite3.connect(db)
-            got = dict(zip(COLUMNS, con.execute(
-                f"select {', '.join(COLUMNS)} from runs").fetchone(), strict=True))
+            got = dict(
+                zip(
+                    COLUMNS,
+                    con.execute(f"select {', '.join(COLUMNS)} from runs").fetchone(),
+                    strict=True,
+                )
+            )
             con.close()
             first = got["import_s"] + got["load_s"] + got["build_s"] + got["compile_s"]
             outside = cli_s - got["wall_s"]
             after = got["wall_s"] - first - got["train_s"]
-            figures.append({"framework": fw, "cli_wall_s": cli_s, **got,
-                            "to_first_step_in_worker_s": first, "outside_worker_s": outside,
-                            "after_last_step_in_worker_s": after, "loadavg": loads[-1]})
-            rows.append([fw, cli_s, outside, got["import_s"], got["load_s"], got["build_s"],
-                         got["compile_s"], got["train_s"], after,
-                         (cli_s - got["train_s"]) / cli_s])
+            figures.append(
+                {
+                    "framework": fw,
+                    "cli_wall_s": cli_s,
+                    **got,
+                    "to_first_step_in_worker_s": first,
+                    "outside_worker_s": outside,
+                    "after_last_step_in_worker_s": after,
+                    "loadavg": loads[-1],
+                }
+            )
+            rows.append(
+                [
+                    fw,
+                    cli_s,
+                    outside,
+                    got["import_s"],
+                    got["load_s"],
+                    got["build_s"],
+                    got["compile_s"],
+                    got["train_s"],
+                    after,
+                    (cli_s - got["train_s"]) / cli_s,
+                ]
+            )
             print(rows[-1], flush=True)
-    section = "\n\n".join([
-        "## Harness cost: `dlbench run` outside training",
-        "Command: `.venv/bin/python benchmarks/harness.py`. One run each: "
-        f"`dlbench run {' '.join(RUN)} --framework FW --no-save --db <tmp>`, wall time from "
-        "outside. *outside worker*: the CLI's own start and imports, checking the plan "
-        "(reading the dataset once), the machine fingerprint, starting the worker process, "
-        "storing the row, printing the table. Inside the worker, to the first step: import, "
-        "load, build, compile (warm-up); after the last step: validation-free test pass and "
-        "the result.",
-        table(["framework", "CLI wall s", "outside worker s", "import s", "load s", "build s",
-               "compile s", "train s", "after last step s", "share not training"], rows),
-        f"`dlbench --help`: median {median(help_s):.2f} s of 5 "
-        f"({', '.join(f'{s:.2f}' for s in help_s)}); target < 0.5 s: "
-        f"**{'met' if median(help_s) < 0.5 else 'not met'}**.",
-        load_note(loads),
-    ])
+    section = "\n\n".join(
+        [
+            "## Harness cost: `dlbench run` outside training",
+            "Command: `.venv/bin/python benchmarks/harness.py`. One run each: "
+            f"`dlbench run {' '.join(RUN)} --framework FW --no-save --db <tmp>`, wall time from "
+            "outside. *outside worker*: the CLI's own start and imports, checking the plan "
+            "(reading the dataset once), the machine fingerprint, starting the worker process, "
+            "storing the row, printing the table. Inside the worker, to the first step: import, "
+            "load, build, compile (warm-up); after the last step: validation-free test pass and "
+            "the result.",
+            table(
+                [
+                    "framework",
+                    "CLI wall s",
+                    "outside worker s",
+                    "import s",
+                    "load s",
+                    "build s",
+                    "compile s",
+                    "train s",
+                    "after last step s",
+                    "share not training",
+                ],
+                rows,
+            ),
+            f"`dlbench --help`: median {median(help_s):.2f} s of 5 "
+            f"({', '.join(f'{s:.2f}' for s in help_s)}); target < 0.5 s: "
+            f"**{'met' if median(help_s) < 0.5 else 'not met'}**.",
+            load_note(loads),
+        ]
+    )
     write("harness", {"help_s": help_s, "runs": figures, "run_args": RUN}, section)
 
 

@@ -4,14 +4,16 @@ B's CNN 100K, on slices of Fashion-MNIST. Each configuration runs as `dlbench ru
 own process, warm-up and compilation untimed; the figure is the steady epoch (median of the
 epochs after the first).
 
-    .venv/bin/python benchmarks/headroom.py            # add --models a-mlp to run one model
+    .venv/bin/python benchmarks/headroom.py
+    .venv/bin/python benchmarks/headroom.py --models a-mlp --frameworks torch   # re-run some
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
-from common import load_note, runs, table, write
+from common import RESULTS, load_note, runs, table, write
 
 # (model, batch, training slice, frameworks); keras-torch's `tuned` is its `default` (Keras
 # refuses steps_per_execution > 1 on torch), so it is measured on the MLP only, and
@@ -39,14 +41,41 @@ def main() -> None:
                 continue
             for tuning in ("default", "tuned"):
                 specs.append(
-                    dict(model=model, framework=fw, batch_size=batch, limit_train=n,
-                         limit_test=2000, epochs=EPOCHS, tuning=tuning, seed=0)
+                    dict(
+                        model=model,
+                        framework=fw,
+                        batch_size=batch,
+                        limit_train=n,
+                        limit_test=2000,
+                        epochs=EPOCHS,
+                        tuning=tuning,
+                        seed=0,
+                    )
                 )
     rows = runs(specs)
-    keep = ("model", "framework", "tuning", "batch_size", "train_samples", "status",
-            "steady_epoch_s", "first_epoch_s", "samples_per_s", "test_acc", "compile_s",
-            "achieved_flops_per_s", "loadavg_before", "loadavg_after", "options")
+    keep = (
+        "model",
+        "framework",
+        "tuning",
+        "batch_size",
+        "train_samples",
+        "status",
+        "steady_epoch_s",
+        "first_epoch_s",
+        "samples_per_s",
+        "test_acc",
+        "compile_s",
+        "achieved_flops_per_s",
+        "loadavg_before",
+        "loadavg_after",
+        "options",
+    )
     figures = [{k: r.get(k) for k in keep} for r in rows]
+    if models or fws:  # a partial run replaces its own rows in the last full one
+        fresh = {(r["model"], r["framework"], r["tuning"]) for r in figures}
+        saved = json.loads((RESULTS / "headroom.json").read_text())["runs"]
+        figures = [r for r in saved if (r["model"], r["framework"], r["tuning"]) not in fresh]
+        figures += [{k: r.get(k) for k in keep} for r in rows]
     by = {(r["model"], r["framework"], r["tuning"]): r for r in figures}
     out = []
     for model, batch, _, frameworks in CONFIGS:
@@ -56,22 +85,53 @@ def main() -> None:
             if not d or not t or not d["samples_per_s"] or not t["samples_per_s"]:
                 continue
             vs_keras = t["samples_per_s"] / base["samples_per_s"] if base else None
-            out.append([model, batch, fw, d["samples_per_s"], t["samples_per_s"],
-                        t["samples_per_s"] / d["samples_per_s"], vs_keras,
-                        d["test_acc"], t["test_acc"]])
+            out.append(
+                [
+                    model,
+                    batch,
+                    fw,
+                    d["samples_per_s"],
+                    t["samples_per_s"],
+                    t["samples_per_s"] / d["samples_per_s"],
+                    vs_keras,
+                    d["test_acc"],
+                    t["test_acc"],
+                    max(
+                        d["loadavg_before"],
+                        d["loadavg_after"],
+                        t["loadavg_before"],
+                        t["loadavg_after"],
+                    ),
+                ]
+            )
     loads = [r["loadavg_before"] for r in figures] + [r["loadavg_after"] for r in figures]
-    section = "\n\n".join([
-        "## Tuning headroom: `default` vs `tuned`",
-        "Command: `.venv/bin/python benchmarks/headroom.py`. Each cell is one `dlbench run` "
-        f"process, {EPOCHS} epochs on a slice (10k images for the MLP, 5k for the CNNs, 3k for "
-        "the deep MLP), steady epoch = median of epochs 2-3; samples/s = training images / "
-        "steady epoch. *tuned/default* is the speed-up of `tuned` over the same framework's "
-        "`default`; *vs keras-tf default* compares with `model.fit` under Keras' defaults on "
-        "TensorFlow. Test accuracy on 2,000 test images shows both train the same model.",
-        table(["model", "batch", "framework", "default samples/s", "tuned samples/s",
-               "tuned/default", "tuned vs keras-tf default", "default acc", "tuned acc"], out),
-        load_note(loads),
-    ])
+    section = "\n\n".join(
+        [
+            "## Tuning headroom: `default` vs `tuned`",
+            "Command: `.venv/bin/python benchmarks/headroom.py`. Each cell is one `dlbench run` "
+            f"process, {EPOCHS} epochs on a slice (10k images for the MLP, 5k for the CNNs, 3k for "
+            "the deep MLP), steady epoch = median of epochs 2-3; samples/s = training images / "
+            "steady epoch. *tuned/default* is the speed-up of `tuned` over the same framework's "
+            "`default`; *vs keras-tf default* compares with `model.fit` under Keras' defaults on "
+            "TensorFlow. Test accuracy on 2,000 test images shows both train the same model.",
+            table(
+                [
+                    "model",
+                    "batch",
+                    "framework",
+                    "default samples/s",
+                    "tuned samples/s",
+                    "tuned/default",
+                    "tuned vs keras-tf default",
+                    "default acc",
+                    "tuned acc",
+                    "max load",
+                ],
+                out,
+            ),
+            load_note(loads),
+        ]
+    )
     write("headroom", {"epochs": EPOCHS, "runs": figures, "table": out}, section)
 
 

@@ -28,15 +28,24 @@ def prepared(n: int) -> PreparedData:
     ds = load_dataset("fashion-mnist", None, limit_train=n, limit_test=100)
     x = normalize(ds.x_train, "scale", reference=ds.x_train)
     empty = x[:0]
-    return PreparedData(x, ds.y_train, empty, ds.y_train[:0], x[:100], ds.y_train[:100],
-                        ds.num_classes, ds.class_names)
+    return PreparedData(
+        x,
+        ds.y_train,
+        empty,
+        ds.y_train[:0],
+        x[:100],
+        ds.y_train[:100],
+        ds.num_classes,
+        ds.class_names,
+    )
 
 
-def hand_loop(model: str, data: PreparedData, batch: int):
-    """What a careful user writes by hand: returns a function that trains one epoch."""
+def hand_loop(model: str, data: PreparedData, batch: int, fused: bool = False):
+    """What a careful user writes by hand: returns a function that trains one epoch. `fused`:
+    the same optimizer kernel as dlbench's `tuned`, so that the ratio is dlbench's own cost."""
     run = make_run({"model": model})
     net, _ = tb.build_module(run.model_spec(), data.input_shape)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=fused or None)
     x = torch.from_numpy(data.x_train.transpose(0, 3, 1, 2).copy())
     y = torch.from_numpy(data.y_train.astype(np.int64))
     n = len(x)
@@ -58,8 +67,9 @@ def hand_loop(model: str, data: PreparedData, batch: int):
 
 
 def dlbench_loop(model: str, data: PreparedData, batch: int):
-    run = make_run({"model": model, "batch_size": batch, "epochs": 1, "threads": THREADS,
-                    "tuning": "tuned"})
+    run = make_run(
+        {"model": model, "batch_size": batch, "epochs": 1, "threads": THREADS, "tuning": "tuned"}
+    )
     trainer = tb.Trainer(run, data, "cpu")
 
     def one_epoch() -> float:
@@ -75,29 +85,72 @@ def main() -> None:
     figures, out, loads = [], [], [load()]
     for model, batch, n in CASES:
         data = prepared(n)
-        loops = {"hand": hand_loop(model, data, batch), "dlbench": dlbench_loop(model, data, batch)}
+        loops = {
+            "hand": hand_loop(model, data, batch),
+            "hand_fused": hand_loop(model, data, batch, fused=True),
+            "dlbench": dlbench_loop(model, data, batch),
+        }
         times: dict[str, list[float]] = {k: [] for k in loops}
-        for name, loop in loops.items():
+        for loop in loops.values():
             loop()  # warm-up: allocator, oneDNN primitives
         for _ in range(ROUNDS):
             for name, loop in loops.items():
                 times[name].append(loop())
         loads.append(load())
-        ratio = median(times["dlbench"]) / median(times["hand"])
-        figures.append({"model": model, "batch": batch, "train_samples": n, "threads": THREADS,
-                        "epoch_s": times, "ratio": ratio, "loadavg": loads[-1]})
-        out.append([model, batch, n, median(times["hand"]), median(times["dlbench"]),
-                    ratio, "met" if ratio <= 1.03 else "not met"])
+        # dlbench's own cost: against the hand loop with the same (fused) optimizer.
+        ratio = median(times["dlbench"]) / median(times["hand_fused"])
+        figures.append(
+            {
+                "model": model,
+                "batch": batch,
+                "train_samples": n,
+                "threads": THREADS,
+                "epoch_s": times,
+                "ratio": ratio,
+                "loadavg": loads[-1],
+            }
+        )
+        out.append(
+            [
+                model,
+                batch,
+                n,
+                median(times["hand"]),
+                median(times["hand_fused"]),
+                median(times["dlbench"]),
+                median(times["dlbench"]) / median(times["hand"]),
+                ratio,
+                "met" if ratio <= 1.03 else "not met",
+            ]
+        )
         print(out[-1], flush=True)
-    section = "\n\n".join([
-        "## Overhead: dlbench `tuned` torch vs a hand-written loop",
-        "Command: `.venv/bin/python benchmarks/overhead.py`. One process, "
-        f"{THREADS} threads, {ROUNDS} epochs of each after one warm-up epoch, interleaved; "
-        "median epoch seconds. Target: ratio <= 1.03.",
-        table(["model", "batch", "train images", "hand loop s", "dlbench s",
-               "dlbench / hand", "target"], out),
-        load_note(loads),
-    ])
+    section = "\n\n".join(
+        [
+            "## Overhead: dlbench `tuned` torch vs a hand-written loop",
+            "Command: `.venv/bin/python benchmarks/overhead.py`. One process, "
+            f"{THREADS} threads, {ROUNDS} epochs of each after one warm-up epoch, interleaved; "
+            "median epoch seconds. The hand loop is the shortest correct one (resident tensor, "
+            "slices of a permutation, `F.cross_entropy(...).backward()`, `opt.step()`, no sync) "
+            "with plain `torch.optim.Adam` as users write it, and again with `fused=True`, the "
+            "optimizer `tuned` uses: *dlbench / hand fused* is dlbench's own cost (target <= "
+            "1.03); *dlbench / hand* is what a user gains over their own loop.",
+            table(
+                [
+                    "model",
+                    "batch",
+                    "train images",
+                    "hand loop s",
+                    "hand loop, fused Adam s",
+                    "dlbench tuned s",
+                    "dlbench / hand",
+                    "dlbench / hand fused",
+                    "target",
+                ],
+                out,
+            ),
+            load_note(loads),
+        ]
+    )
     write("overhead", {"cases": figures}, section)
 
 

@@ -44,10 +44,14 @@ def timed(model, data: PreparedData, batch: int) -> dict:
     trainer.fit(lambda r: records.append(r) or True)
     fit_s = time.perf_counter() - t0
     epochs = [r.epoch_s for r in records]
-    return {"build_s": build_s, "outside_epochs_s": fit_s - sum(epochs),
-            "steady_epoch_s": float(np.median(epochs[1:])), "epoch_s": epochs,
-            "flops_per_sample": train_flops_per_sample(
-                summarize(run.model_spec(), data.input_shape)), "loadavg": load()}
+    return {
+        "build_s": build_s,
+        "outside_epochs_s": fit_s - sum(epochs),
+        "steady_epoch_s": float(np.median(epochs[1:])),
+        "epoch_s": epochs,
+        "flops_per_sample": train_flops_per_sample(summarize(run.model_spec(), data.input_shape)),
+        "loadavg": load(),
+    }
 
 
 def main() -> None:
@@ -56,8 +60,16 @@ def main() -> None:
     x = normalize(ds.x_train, "scale", reference=ds.x_train)
 
     def data(n: int) -> PreparedData:
-        return PreparedData(x[:n], ds.y_train[:n], x[:0], ds.y_train[:0], x[:64],
-                            ds.y_train[:64], ds.num_classes, ds.class_names)
+        return PreparedData(
+            x[:n],
+            ds.y_train[:n],
+            x[:0],
+            ds.y_train[:0],
+            x[:64],
+            ds.y_train[:64],
+            ds.num_classes,
+            ds.class_names,
+        )
 
     loads = [load()]
     by_size = []
@@ -70,36 +82,64 @@ def main() -> None:
         by_width.append({"width": w, **timed(model, data(5_000), 128)})
         print(w, by_width[-1]["steady_epoch_s"], flush=True)
     loads += [r["loadavg"] for r in by_size + by_width]
-    n_fixed, n_slope, n_r2 = fit_line([r["train_samples"] for r in by_size],
-                                      [r["steady_epoch_s"] for r in by_size])
+    n_fixed, n_slope, n_r2 = fit_line(
+        [r["train_samples"] for r in by_size], [r["steady_epoch_s"] for r in by_size]
+    )
     gflop = [r["flops_per_sample"] * 5_000 / 1e9 for r in by_width]
     w_fixed, w_slope, w_r2 = fit_line(gflop, [r["steady_epoch_s"] for r in by_width])
-    size_rows = [[r["train_samples"], r["steady_epoch_s"], r["steady_epoch_s"] /
-                  r["train_samples"] * 1e6, n_fixed + n_slope * r["train_samples"],
-                  r["outside_epochs_s"], r["build_s"]] for r in by_size]
-    width_rows = [[r["width"], g, r["steady_epoch_s"], w_fixed + w_slope * g, g /
-                   r["steady_epoch_s"]] for r, g in zip(by_width, gflop, strict=True)]
-    section = "\n\n".join([
-        "## Scaling: epoch time against the work",
-        "Command: `.venv/bin/python benchmarks/scaling.py`. torch `tuned`, "
-        f"{THREADS} threads, one process; steady epoch = median of epochs 2-3.",
-        "Training-set size (a-mlp, batch 32):",
-        table(["train images", "steady epoch s", "us per image", "line s",
-               "per run, outside epochs s", "Trainer build s"], size_rows),
-        f"Line: epoch_s = {n_fixed * 1e3:.1f} ms + {n_slope * 1e6:.1f} us x images; "
-        f"R^2 = {n_r2:.4f}. Fixed cost per epoch {n_fixed * 1e3:.1f} ms (negative or near "
-        "zero: none measurable); the cost per run outside the epochs is the column above.",
-        "Model size (MLP [w, w], 5,000 images, batch 128):",
-        table(["width", "GFLOP per epoch", "steady epoch s", "line s", "GFLOP/s"], width_rows),
-        f"Line: epoch_s = {w_fixed * 1e3:.1f} ms + {w_slope * 1e3:.2f} ms x GFLOP; "
-        f"R^2 = {w_r2:.4f}. The fixed part is the per-step cost that does not grow with the "
-        "model (Python, the optimizer's per-tensor launches, slicing the batch).",
-        load_note(loads),
-    ])
-    write("scaling", {"by_size": by_size, "by_width": by_width,
-                      "size_line": {"fixed_s": n_fixed, "s_per_image": n_slope, "r2": n_r2},
-                      "width_line": {"fixed_s": w_fixed, "s_per_gflop": w_slope, "r2": w_r2}},
-          section)
+    size_rows = [
+        [
+            r["train_samples"],
+            r["steady_epoch_s"],
+            r["steady_epoch_s"] / r["train_samples"] * 1e6,
+            n_fixed + n_slope * r["train_samples"],
+            r["outside_epochs_s"],
+            r["build_s"],
+        ]
+        for r in by_size
+    ]
+    width_rows = [
+        [r["width"], g, r["steady_epoch_s"], w_fixed + w_slope * g, g / r["steady_epoch_s"]]
+        for r, g in zip(by_width, gflop, strict=True)
+    ]
+    section = "\n\n".join(
+        [
+            "## Scaling: epoch time against the work",
+            "Command: `.venv/bin/python benchmarks/scaling.py`. torch `tuned`, "
+            f"{THREADS} threads, one process; steady epoch = median of epochs 2-3.",
+            "Training-set size (a-mlp, batch 32):",
+            table(
+                [
+                    "train images",
+                    "steady epoch s",
+                    "us per image",
+                    "line s",
+                    "per run, outside epochs s",
+                    "Trainer build s",
+                ],
+                size_rows,
+            ),
+            f"Line: epoch_s = {n_fixed * 1e3:.1f} ms + {n_slope * 1e6:.1f} us x images; "
+            f"R^2 = {n_r2:.4f}. Fixed cost per epoch {n_fixed * 1e3:.1f} ms (negative or near "
+            "zero: none measurable); the cost per run outside the epochs is the column above.",
+            "Model size (MLP [w, w], 5,000 images, batch 128):",
+            table(["width", "GFLOP per epoch", "steady epoch s", "line s", "GFLOP/s"], width_rows),
+            f"Line: epoch_s = {w_fixed * 1e3:.1f} ms + {w_slope * 1e3:.2f} ms x GFLOP; "
+            f"R^2 = {w_r2:.4f}. The fixed part is the per-step cost that does not grow with the "
+            "model (Python, per-op dispatch, slicing the batch); 40 steps an epoch here.",
+            load_note(loads),
+        ]
+    )
+    write(
+        "scaling",
+        {
+            "by_size": by_size,
+            "by_width": by_width,
+            "size_line": {"fixed_s": n_fixed, "s_per_image": n_slope, "r2": n_r2},
+            "width_line": {"fixed_s": w_fixed, "s_per_gflop": w_slope, "r2": w_r2},
+        },
+        section,
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ for tuning in ("default", "tuned"):
     if hasattr(trainer, "net"):
         params = sum(p.numel() for p in trainer.net.parameters() if p.requires_grad)
     else:
-        params = trainer.built.trainable_params()
+        params = trainer.built.trainable_params
     acc = trainer.evaluate(data.x_test, data.y_test).acc
     out[tuning] = {"params": int(params), "acc": acc, "losses": losses,
                    "options": {k: str(v) for k, v in trainer.options.items()}}
