@@ -562,7 +562,7 @@ class Trainer:
         self.keras_device = keras_device(device)
         keras.utils.set_random_seed(run.effective_seed)
         self.spec = run.model_spec()
-        out_units = int(np.prod(summarize(self.spec, data.input_shape).output_shape))
+        out_units = summarize(self.spec, data.input_shape).output_units
         self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
         # keras-torch has neither: jit_compile means torch.compile there, and Keras refuses
         # steps_per_execution > 1 on torch. Its `tuned` is its `default`.

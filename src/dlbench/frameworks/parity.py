@@ -333,7 +333,7 @@ def _prepared(run: RunSpec, data_dir: str | None, cache: dict[str, Any]):
     x_train = normalize(ds.x_train, run.normalize, reference=ds.x_train)
     x_test = normalize(ds.x_test, run.normalize, reference=ds.x_train)
     y_train, y_test, classes = ds.y_train, ds.y_test, ds.class_names
-    if int(np.prod(summarize(run.model_spec(), ds.input_shape).output_shape)) == 1:
+    if summarize(run.model_spec(), ds.input_shape).output_units == 1:
         y_train, y_test, classes = y_train % 2, y_test % 2, ("even", "odd")
     empty_x, empty_y = x_train[:0], y_train[:0]
     return PreparedData(

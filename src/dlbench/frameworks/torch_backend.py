@@ -190,8 +190,8 @@ class Trainer:
         torch.manual_seed(run.effective_seed)
         self.spec = run.model_spec()
         self.net, out_act = build_module(self.spec, data.input_shape)
-        out_units = summarize(self.spec, data.input_shape).output_shape
-        self.head = head_for(self.spec, run.loss, int(np.prod(out_units)), data.num_classes)
+        out_units = summarize(self.spec, data.input_shape).output_units
+        self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
         _init_weights(self.net, self.spec, run, data.input_shape)
         self.net.to(self.device)
         self.optimizer = make_optimizer(run, self.net.parameters(), fused=run.tuning == "tuned")

@@ -106,10 +106,7 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
         info = infos[run.dataset]
         spec = run.model_spec()
         summary = summarize(spec, info.input_shape)
-        units = 1
-        for s in summary.output_shape:
-            units *= s
-        head_for(spec, run.loss, units, info.num_classes)
+        head_for(spec, run.loss, summary.output_units, info.num_classes)
         planned.append(
             Planned(
                 run,

@@ -80,9 +80,7 @@ def synthetic_stand_ins(
         if shape is None:
             out.append(run)  # planning will say what is missing
             continue
-        units = 1
-        for s in summarize(run.model_spec(), shape).output_shape:
-            units *= s
+        units = summarize(run.model_spec(), shape).output_units
         classes = 2 if units == 1 else units
         n = run.limit_train or 10000
         stand_in = f"synthetic:{shape[0]}x{shape[1]}x{shape[2]}:{n}:{classes}"

@@ -141,6 +141,14 @@ class ModelSummary:
     layers: tuple[LayerInfo, ...]
 
     @property
+    def output_units(self) -> int:
+        """How many numbers the model outputs per sample (its last layer's width)."""
+        units = 1
+        for s in self.output_shape:
+            units *= s
+        return units
+
+    @property
     def params(self) -> int:
         return sum(layer.params for layer in self.layers)
 
