@@ -71,3 +71,88 @@ def test_target_fields_keep_old_ids():
     assert make_run(old).run_id == "cc9af96167c0"
     assert "target_acc" not in make_run(old).resolved()
     assert make_run({**old, "target_acc": 0.9}).run_id != "cc9af96167c0"
+
+
+_KEEP_CHECK = """
+import json, sys
+import numpy as np
+from dlbench.data import load_dataset, normalize, split_validation
+from dlbench.frameworks import adapter
+from dlbench.frameworks.base import PreparedData
+from dlbench.runner.worker import Events, run_job
+from dlbench.spec.run import make_run
+
+class Sink(Events):
+    def __init__(self):
+        pass
+    def send(self, event, **fields):
+        pass
+
+# lr 0.1 makes the validation accuracy of this MLP on digits go up and down
+spec = {"model": "a-mlp", "dataset": "digits", "epochs": 6, "lr": 0.1, "val_fraction": 0.3,
+        "keep": "best-val", "threads": 1, "framework": sys.argv[1], "tuning": sys.argv[2]}
+run = make_run(spec)
+result = run_job({"run": run.model_dump(mode="json"), "artifacts_dir": sys.argv[3]}, Sink())
+ds = load_dataset("digits", None)
+x = normalize(ds.x_train, run.normalize, reference=ds.x_train)
+_, _, x_val, y_val = split_validation(x, ds.y_train, run.val_fraction, run.effective_seed)
+x_test = normalize(ds.x_test, run.normalize, reference=ds.x_train)
+empty = np.zeros((0, *x.shape[1:]), np.float32)
+none = np.zeros(0, np.int64)
+data = PreparedData(empty, none, empty, none, empty, none, ds.num_classes, ds.class_names)
+trainer = adapter(run.framework).Trainer(run, data, "cpu")
+trainer.load(result["weights_path"])
+print(json.dumps({
+    "status": result["status"], "message": result.get("message"),
+    "kept_epoch": result.get("kept_epoch"),
+    "val_accs": [e["val_acc"] for e in result["epochs"]],
+    "test_acc": result["test_acc"],
+    "saved_val_acc": trainer.evaluate(x_val, y_val).acc,
+    "saved_test_acc": trainer.evaluate(x_test, ds.y_test).acc,
+}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("framework", "tuning"),
+    [("torch", "tuned"), ("torch", "default"), ("keras-jax", "tuned")],
+)
+def test_keep_best_val_tests_and_saves_the_best_epoch(framework, tuning, tmp_path):
+    """`keep: best-val`: the epoch with the best validation accuracy is the one tested and
+    saved: the saved weights give that epoch's validation accuracy again, not the last one's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import has_module
+
+    module = "torch" if framework == "torch" else "jax"
+    if not has_module(module) or (framework != "torch" and not has_module("keras")):
+        pytest.skip(f"{framework} is not installed")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    out = subprocess.run(
+        [sys.executable, "-c", _KEEP_CHECK, framework, tuning, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["status"] == "finished", r["message"]
+    accs = r["val_accs"]
+    assert r["kept_epoch"] == accs.index(max(accs)) + 1
+    assert r["kept_epoch"] < len(accs), "this setting should end below its best epoch"
+    assert accs[-1] < max(accs)
+    assert r["saved_val_acc"] == pytest.approx(max(accs), abs=1e-6)  # Keras: float32
+    assert r["saved_test_acc"] == pytest.approx(r["test_acc"], abs=1e-6)
+
+
+def test_keep_best_val_needs_a_validation_set():
+    from dlbench.runner.execute import plan
+
+    run = make_run({"model": "a-mlp", "dataset": "digits", "keep": "best-val"})
+    with pytest.raises(UserError, match="--val-fraction"):
+        plan([run], None)
+    assert "keep" not in make_run({}).resolved()  # old ids unchanged
+    assert make_run({"keep": "best-val"}).run_id != make_run({}).run_id

@@ -70,6 +70,12 @@ def run_cmd(
         help="Which accuracy --target-acc watches: val (needs --val-fraction) or test "
         "(the test set after each epoch, outside the timed region). Default: val.",
     ),
+    keep: str = typer.Option(
+        None,
+        "--keep",
+        help="Which weights are tested and saved: last (the last epoch's, the default) or "
+        "best-val (the epoch with the best validation accuracy; needs --val-fraction).",
+    ),
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database (SQLite)."),
     resume: bool = typer.Option(False, "--resume", help="Skip runs already stored as finished."),
     timeout: float = typer.Option(3600.0, "--timeout", help="Seconds before a run is stopped."),
@@ -118,6 +124,7 @@ def run_cmd(
         "limit_test": limit_test,
         "target_acc": target_acc,
         "target_on": target_on,
+        "keep": keep,
     }
     if target_on is not None and target_acc is None:
         raise UserError("--target-on needs --target-acc, e.g. --target-acc 0.9 --target-on test")

@@ -4,7 +4,8 @@ An adapter module (`torch_backend`, `keras_backend`) exposes the same names:
 
 - `devices() -> list[DeviceInfo]`: what the framework can see, and why a device is missing.
 - `Trainer(run, data, device)`: builds the model; `fit(on_epoch, on_step)`, `evaluate(x, y)`,
-  `predict(x)`, `save(path)`, `load(path)`, `activations(x, names)`.
+  `predict(x)`, `save(path)`, `load(path)`, `snapshot()` and `restore(state)` (an in-memory
+  copy of the weights, for `keep: best-val`), `activations(x, names)`.
 
 The worker (runner/worker.py) drives a Trainer under the clocks of measure/.
 """

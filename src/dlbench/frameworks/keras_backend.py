@@ -766,6 +766,14 @@ class Trainer:
             return None
 
     # -- weights --------------------------------------------------------------------------
+    def snapshot(self) -> list[np.ndarray]:
+        """A copy of the model's variables (weights and batch-norm statistics), for `restore`."""
+        return [keras.ops.convert_to_numpy(v.value) for v in self.model.variables]
+
+    def restore(self, state: list[np.ndarray]) -> None:
+        for v, value in zip(self.model.variables, state, strict=True):
+            v.assign(value)
+
     def save(self, path: Path) -> None:
         """Keras' .weights.h5; Keras insists on that suffix, so other names go through one."""
         path = Path(path)

@@ -396,6 +396,13 @@ class Trainer:
         return int(torch.cuda.max_memory_allocated(self.device))
 
     # -- weights --------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights and buffers (on the device), for `restore`."""
+        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(state)
+
     def save(self, path: Path) -> None:
         torch.save(self.net.state_dict(), path)
 

@@ -201,6 +201,13 @@ def notes(rows: list[RunRow]) -> list[str]:
             f"the {where} accuracy first reached {acc:.2%}"
         )
     finished = [r for r in rows if r["status"] == "finished"]
+    for r in finished:
+        kept = (r["extra"] or {}).get("kept_epoch")
+        if kept is not None:
+            out.append(
+                f"run {r.id}: test accuracy and saved weights are those of epoch {kept} of "
+                f"{r['epochs_done']}, the best on validation (keep: best-val)"
+            )
     if any(r["achieved_flops_per_s"] for r in finished):
         out.append(
             "GFLOP/s: forward and backward FLOPs of an epoch (docs/measuring.md) / steady epoch s"

@@ -92,6 +92,11 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
                 f"{run.label()}: --target-acc on the validation set needs one: "
                 "add --val-fraction 0.1, or use --target-on test"
             )
+        if run.keep == "best-val" and not run.val_fraction:
+            raise UserError(
+                f"{run.label()}: --keep best-val chooses by validation accuracy and needs a "
+                "validation set: add --val-fraction 0.1, or use --keep last"
+            )
         missing = missing_packages(run.framework)
         if missing:
             raise UserError(
@@ -309,6 +314,6 @@ def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> d
         target_on=run.target_on if run.target_acc is not None else None,
     )
     row.setdefault("message", None)
-    extra = {k: row.pop(k) for k in ("data_source", "input_shape", "norm_stats") if k in row}
+    extra = {k: row.pop(k) for k in ("data_source", "input_shape", "norm_stats", "kept_epoch") if k in row}
     row["extra"] = extra or None
     return row

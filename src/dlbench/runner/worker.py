@@ -153,6 +153,7 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
 
         diverged: list[str] = []
         target = TargetWatch(run.target_acc, run.target_on)
+        best: dict[str, Any] = {}  # keep: best-val: the best epoch so far and its weights
 
         def on_epoch(rec) -> bool:
             record = vars(rec).copy()
@@ -162,6 +163,10 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
                 ev = trainer.evaluate(x_test, ds.y_test)
                 record.update(test_loss=ev.loss, test_acc=ev.acc, test_s=trainer.clock.now() - t0)
             target.see(record)
+            better = rec.val_acc is not None and rec.val_acc > best.get("acc", -1.0)
+            if run.keep == "best-val" and better:
+                # After the epoch's clock stopped: the copy is not training time.
+                best.update(acc=rec.val_acc, epoch=rec.epoch, state=trainer.snapshot())
             result["epochs"].append(record)
             events.send("epoch", **record)
             if not math.isfinite(rec.train_loss) or rec.train_loss > DIVERGED_LOSS:
@@ -191,6 +196,9 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
             result["status"] = "diverged"
             result["message"] = f"diverged: {diverged[0]}; try a smaller learning rate"
         else:
+            if best:
+                trainer.restore(best["state"])
+                result["kept_epoch"] = best["epoch"]
             t0 = trainer.clock.now()
             ev = trainer.evaluate(x_test, ds.y_test)
             result["test_s"] = trainer.clock.now() - t0

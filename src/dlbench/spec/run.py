@@ -82,6 +82,9 @@ class RunSpec(BaseModel):
     repeat: int = Field(0, ge=0)  # index among --repeats; seed of repeat i is seed + i
     target_acc: float | None = Field(None, gt=0, le=1)  # time-to-accuracy target (DAWNBench)
     target_on: Literal["val", "test"] = "val"  # which accuracy must reach target_acc
+    # Which weights are tested and saved: the last epoch's, or those of the epoch with the best
+    # validation accuracy (needs val_fraction > 0; the test set never chooses).
+    keep: Literal["last", "best-val"] = "last"
 
     @field_validator("model", mode="before")
     @classmethod
@@ -148,6 +151,8 @@ class RunSpec(BaseModel):
         if self.target_acc is None:
             # Added after the first release: left out when unset, so older ids stay the same.
             del data["target_acc"], data["target_on"]
+        if self.keep == "last":
+            del data["keep"]  # likewise
         data["model"] = self.model_spec().model_dump(mode="json")
         data["model_name"] = self.model_name
         return data
