@@ -51,15 +51,20 @@ def test_cnn_learns_fashion_slice(fashion_slice, device):
     assert ev.predictions.shape == (1000,)
 
 
-def test_default_and_tuned_train_the_same_model(digits_data):
-    """`default` (DataLoader, per-step .item()) and `tuned` (resident data) see the same batches
-    and compute the same losses: the tuning changes speed, not the result."""
-    losses = {}
+@pytest.mark.parametrize(("model", "rtol"), [("a-mlp", 1e-5), ("b-cnn-20k", 1e-4)])
+def test_default_and_tuned_train_the_same_model(digits_data, model, rtol):
+    """`default` (DataLoader, per-step .item()) and `tuned` (resident data, fused optimizer,
+    channels-last convolutions) see the same batches and compute the same losses: the tuning
+    changes speed, not the result (a CNN's convolutions round differently in channels-last)."""
+    losses, options = {}, {}
     for tuning in ("default", "tuned"):
-        run = make_run({"model": "a-mlp", "dataset": "digits", "epochs": 2, "tuning": tuning})
-        _, records = _fit(run, digits_data)
+        run = make_run({"model": model, "dataset": "digits", "epochs": 2, "tuning": tuning})
+        trainer, records = _fit(run, digits_data)
         losses[tuning] = [r.train_loss for r in records]
-    np.testing.assert_allclose(losses["default"], losses["tuned"], rtol=1e-5)
+        options[tuning] = trainer.options
+    np.testing.assert_allclose(losses["default"], losses["tuned"], rtol=rtol)
+    assert options["tuned"]["channels_last"] == (model != "a-mlp")
+    assert not options["default"]["channels_last"]
 
 
 def test_seed_makes_runs_repeatable_and_different(digits_data):

@@ -6,6 +6,7 @@ Two tunings, both training the same model on the same batches:
   device, so the step loop never waits for the device (no `.item()`, no host copy) and the
   clock reads once per epoch, after a synchronise; Adam and SGD update with their fused
   kernels (`fused=True`: one kernel for every tensor, not a loop of small ops per tensor).
+  Convolutional models train in channels-last memory format.
 - `default`: what the PyTorch tutorials write: a DataLoader over CPU tensors, each batch moved
   to the device, `loss.item()` every step (a host sync per step on a GPU).
 """
@@ -194,6 +195,16 @@ class Trainer:
         self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
         _init_weights(self.net, self.spec, run, data.input_shape)
         self.net.to(self.device)
+        # tuned, convolutional models: channels-last (NHWC) tensors, which oneDNN's CPU
+        # convolutions and pools (and cuDNN's) run faster: b-cnn-100k's training step at batch
+        # 512 took 197 ms instead of 231-268 ms here, a-torch-cnn's 14.8 instead of 15-19 ms.
+        has_conv = any(layer.type == "conv2d" for layer in self.spec.layers)
+        self.memory_format = (
+            torch.channels_last
+            if run.tuning == "tuned" and has_conv
+            else torch.contiguous_format
+        )
+        self.net.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(run, self.net.parameters(), fused=run.tuning == "tuned")
         self.compiled = run.framework == "torch-compile"
         # Static shapes: warm_up compiles the full batch and the epoch's last, shorter one.
@@ -207,6 +218,7 @@ class Trainer:
             "data_on_device": run.tuning == "tuned",
             "host_sync_per_step": run.tuning == "default",
             "fused_optimizer": run.tuning == "tuned" and run.optimizer != "adadelta",
+            "channels_last": self.memory_format == torch.channels_last,
             "head": self.head.mode,
             "device_name": torch.cuda.get_device_name(self.device)
             if self.device.type == "cuda"
@@ -223,7 +235,7 @@ class Trainer:
         # copy(), not ascontiguousarray(): with one channel the latter keeps NHWC strides,
         # which torch reads as channels_last, and its CPU batch-norm is then less accurate.
         t = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
-        return t.to(self.device)
+        return t.to(self.device).contiguous(memory_format=self.memory_format)
 
     def _labels(self, y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(y.astype(np.int64)).to(self.device)
