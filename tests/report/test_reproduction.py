@@ -49,3 +49,14 @@ def test_quick_and_synthetic_runs_never_count():
     page = render(rows, {})
     line = next(x for x in page.splitlines() if x.startswith("| B-CNN-20K"))
     assert "not run yet" in line
+
+
+def test_best_val_runs_have_their_own_row():
+    """A run tested on its best validation epoch never counts as a last-epoch figure."""
+    fcn = {"model": "b-fcn-100k", "init": "xavier-normal"}
+    rows = [_row(1, 0.870, **fcn), _row(2, 0.883, **fcn, keep="best-val")]
+    lines = render(rows, {}).splitlines()
+    last = next(x for x in lines if x.startswith("| B-FCN-100K-X:"))
+    best = next(x for x in lines if x.startswith("| B-FCN-100K-X-BEST:"))
+    assert "87.00%" in last and "88.30%" not in last
+    assert "88.30%" in best and "87.00%" not in best

@@ -200,9 +200,7 @@ class Trainer:
         # 512 took 197 ms instead of 231-268 ms here, a-torch-cnn's 14.8 instead of 15-19 ms.
         has_conv = any(layer.type == "conv2d" for layer in self.spec.layers)
         self.memory_format = (
-            torch.channels_last
-            if run.tuning == "tuned" and has_conv
-            else torch.contiguous_format
+            torch.channels_last if run.tuning == "tuned" and has_conv else torch.contiguous_format
         )
         self.net.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(run, self.net.parameters(), fused=run.tuning == "tuned")

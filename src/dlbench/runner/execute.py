@@ -314,6 +314,10 @@ def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> d
         target_on=run.target_on if run.target_acc is not None else None,
     )
     row.setdefault("message", None)
-    extra = {k: row.pop(k) for k in ("data_source", "input_shape", "norm_stats", "kept_epoch") if k in row}
+    extra = {
+        k: row.pop(k)
+        for k in ("data_source", "input_shape", "norm_stats", "kept_epoch")
+        if k in row
+    }
     row["extra"] = extra or None
     return row
