@@ -17,7 +17,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "performance.md"
-BUSY_LOAD = 1.0  # 1-minute load average above which a timing is marked as taken on a busy machine
+
+# Other processes' CPU use over the whole benchmark (dlbench's noise guard: the machine's CPU
+# time less this process's and its reaped children's), from the moment the benchmark starts.
+# The load average cannot tell: the benchmark's own 2 threads put it near 2.
+_METER = None
+
+
+def _meter():
+    global _METER
+    if _METER is None:
+        from dlbench.measure.noise import LoadMeter
+
+        _METER = LoadMeter.start()
+    return _METER
+
+
+_meter()
 
 
 def load() -> float:
@@ -52,12 +68,18 @@ def runs(specs: list[dict[str, Any]], timeout_s: float = 900) -> list[dict[str, 
     return rows
 
 
+def other_load_pct() -> float | None:
+    """Percent of one core other processes used since the benchmark started."""
+    return _meter().other_pct()
+
+
 def write(name: str, data: dict[str, Any], section: str) -> None:
     """The JSON of the figures, then the Markdown section in docs/performance.md."""
     data = {
         "benchmark": name,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
+        "other_load_pct": other_load_pct(),
         **data,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -85,13 +107,21 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def load_note(loads: list[float]) -> str:
+    """The machine's state while the benchmark ran: quiet, or busy with other work."""
+    from dlbench.measure.noise import NOISY_PCT
+
+    other = other_load_pct()
     worst = max(loads) if loads else 0.0
-    busy = (
-        " **busy: other processes were running; absolute times are inflated**"
-        if (worst > BUSY_LOAD)
-        else ""
+    text = (
+        f"Load average (1 min) during the runs: {min(loads):.2f} to {worst:.2f} (the "
+        "benchmark's own threads included)"
     )
-    return f"Load average (1 min) during the runs: {min(loads):.2f} to {worst:.2f}.{busy}"
+    if other is None:
+        return text + "."
+    text += f"; other processes used {other:.0f}% of one core over the benchmark"
+    if other > NOISY_PCT:
+        return text + ". **busy: absolute times are inflated, ratios less sure**"
+    return text + ": quiet."
 
 
 class Timer:

@@ -40,13 +40,18 @@ def prepared(n: int) -> PreparedData:
     )
 
 
-def hand_loop(model: str, data: PreparedData, batch: int, fused: bool = False):
-    """What a careful user writes by hand: returns a function that trains one epoch. `fused`:
-    the same optimizer kernel as dlbench's `tuned`, so that the ratio is dlbench's own cost."""
+def hand_loop(model: str, data: PreparedData, batch: int, tuned: bool = False):
+    """What a careful user writes by hand: returns a function that trains one epoch. `tuned`:
+    the same optimizer kernel (fused Adam) and memory format (channels-last for convolutions)
+    as dlbench's `tuned`, so that the ratio is dlbench's own cost."""
     run = make_run({"model": model})
-    net, _ = tb.build_module(run.model_spec(), data.input_shape)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=fused or None)
+    spec = run.model_spec()
+    net, _ = tb.build_module(spec, data.input_shape)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=tuned or None)
     x = torch.from_numpy(data.x_train.transpose(0, 3, 1, 2).copy())
+    if tuned and any(layer.type == "conv2d" for layer in spec.layers):
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.from_numpy(data.y_train.astype(np.int64))
     n = len(x)
     epoch = [0]
@@ -87,7 +92,7 @@ def main() -> None:
         data = prepared(n)
         loops = {
             "hand": hand_loop(model, data, batch),
-            "hand_fused": hand_loop(model, data, batch, fused=True),
+            "hand_fused": hand_loop(model, data, batch, tuned=True),
             "dlbench": dlbench_loop(model, data, batch),
         }
         times: dict[str, list[float]] = {k: [] for k in loops}
@@ -131,19 +136,21 @@ def main() -> None:
             f"{THREADS} threads, {ROUNDS} epochs of each after one warm-up epoch, interleaved; "
             "median epoch seconds. The hand loop is the shortest correct one (resident tensor, "
             "slices of a permutation, `F.cross_entropy(...).backward()`, `opt.step()`, no sync) "
-            "with plain `torch.optim.Adam` as users write it, and again with `fused=True`, the "
-            "optimizer `tuned` uses: *dlbench / hand fused* is dlbench's own cost (target <= "
-            "1.03); *dlbench / hand* is what a user gains over their own loop.",
+            "with plain `torch.optim.Adam` as users write it, and again as *hand tuned*, with "
+            "what `tuned` adds (fused Adam; channels-last for the CNN): *dlbench / hand tuned* "
+            "is dlbench's own cost (target <= 1.03), which includes keeping each step's loss "
+            "and predicted classes for the epoch's training loss and accuracy, which the hand "
+            "loop does not compute; *dlbench / hand* is what a user gains over their own loop.",
             table(
                 [
                     "model",
                     "batch",
                     "train images",
                     "hand loop s",
-                    "hand loop, fused Adam s",
+                    "hand loop, tuned s",
                     "dlbench tuned s",
                     "dlbench / hand",
-                    "dlbench / hand fused",
+                    "dlbench / hand tuned",
                     "target",
                 ],
                 out,

@@ -113,6 +113,18 @@ def test_featuremaps_refuses_an_mlp_and_bad_samples(db, ids, tmp_path):
     assert code == 2 and "numbered from 1" in err
 
 
+def test_restored_model_gives_dense_activations(db, ids):
+    """Activations of dense layers come back as (samples, units), conv layers' as NCHW."""
+    from dlbench.data import load_dataset
+    from dlbench.frameworks.restore import find_run, restore
+
+    model = restore(find_run(db, ids["a-mlp@digits"]), db)
+    x = model.prepare(list(load_dataset("digits", limit_train=0, limit_test=4).x_test))
+    maps = model.activations(x, ["dense1", "dense2"])
+    assert maps["dense1"].shape == (4, 128) and (maps["dense1"] >= 0).all()  # after its ReLU
+    assert maps["dense2"].shape == (4, 128) and maps["dense1"].std() > 0
+
+
 @pytest.fixture(scope="module")
 def homemade(tmp_path_factory):
     """Report C's own data: digits in folders 0..9 (32x32 RGB, upscaled from the digits test

@@ -196,10 +196,12 @@ class RestoredModel:
         out = {}
         for name, arr in self.trainer.activations(x, names).items():
             arr = np.asarray(arr)
-            c, h, w = shapes[name]
-            if arr.ndim == 4 and arr.shape[1:] != (c, h, w) and arr.shape[1:] == (h, w, c):
-                arr = arr.transpose(0, 3, 1, 2)  # channels-last frameworks (Keras)
-            out[name] = arr
+            shape = tuple(shapes[name])
+            if len(shape) == 3 and arr.ndim == 4:
+                c, h, w = shape
+                if arr.shape[1:] != (c, h, w) and arr.shape[1:] == (h, w, c):
+                    arr = arr.transpose(0, 3, 1, 2)  # channels-last frameworks (Keras)
+            out[name] = arr  # dense layers: (N, units)
         return out
 
 

@@ -429,7 +429,11 @@ def _sentence(exp: Experiment, ours: Measured | None, missing: str) -> str:
             f"diverged here ({ours.diverged['message']}); the report's figure is "
             f"{_fmt_acc(exp.acc)}"
         )
-    seeds = f" (median of {ours.n} runs)" if ours.n > 1 else ""
+    seeds = ""
+    if ours.n > 1:
+        accs = [r["test_acc"] for r in ours.runs if r["test_acc"] is not None]
+        spread = f", {_fmt_acc(min(accs))} to {_fmt_acc(max(accs))}" if len(accs) > 1 else ""
+        seeds = f" (median of {ours.n} runs{spread})"
     if exp.acc is None or ours.acc is None:
         return f"the report gives no accuracy to compare; times are this machine's{seeds}"
     diff = 100 * (ours.acc - exp.acc)
