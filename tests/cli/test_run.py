@@ -256,3 +256,19 @@ def test_table_warns_when_runs_differ_in_lr(stored_db, cli, tmp_path):
     assert out.returncode == 0, out.stderr
     table = cli("results", "--db", str(db))
     assert "fairness: runs differ in lr (0.001 in run 1; 0.01 in run 2)" in table.stdout
+
+
+def test_tuning_list_makes_one_run_per_tuning(cli, tmp_path):
+    """`--tuning default,tuned` is a matrix like --framework a,b: one run each, shown apart."""
+    db = tmp_path / "tunings.sqlite"
+    out = cli(
+        "run", "--model", "a-mlp", *QUICK, "--tuning", "default,tuned", "--no-save", "--db", str(db)
+    )
+    assert out.returncode == 0, out.stderr
+    csv = cli("results", "--db", str(db), "--format", "csv").stdout.strip().splitlines()
+    tunings = sorted(
+        dict(zip(csv[0].split(","), r.split(","), strict=True))["tuning"] for r in csv[1:]
+    )
+    assert tunings == ["default", "tuned"]
+    bad = cli("run", "--model", "a-mlp", *QUICK, "--tuning", "fast", "--db", str(db))
+    assert bad.returncode == 2 and "tuning" in bad.stderr

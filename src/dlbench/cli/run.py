@@ -46,7 +46,9 @@ def run_cmd(
     init: str = typer.Option(None, "--init", help="framework-default, xavier-normal, ..., shared."),
     seed: int = typer.Option(None, "--seed"),
     threads: int = typer.Option(None, "--threads", help="CPU threads (default: every core)."),
-    tuning: str = typer.Option(None, "--tuning", help="default (as tutorials do it) or tuned."),
+    tuning: str = typer.Option(
+        None, "--tuning", help="default (as tutorials do it), tuned, or default,tuned for both."
+    ),
     normalize: str = typer.Option(None, "--normalize", help="scale, l2-rows, standardize or none."),
     val_fraction: float = typer.Option(
         None, "--val-fraction", help="Validation share of the training set."
@@ -107,6 +109,7 @@ def run_cmd(
         "dataset": _split(dataset),
         "framework": _split(framework),
         "device": _split(device),
+        "tuning": _split(tuning),
     }
     scalars = {
         "epochs": epochs,
@@ -117,7 +120,6 @@ def run_cmd(
         "init": init,
         "seed": seed,
         "threads": threads,
-        "tuning": tuning,
         "normalize": normalize,
         "val_fraction": val_fraction,
         "limit_train": limit_train,
