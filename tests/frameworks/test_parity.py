@@ -12,7 +12,7 @@ import pytest
 
 from dlbench.frameworks import missing_packages
 from dlbench.frameworks.base import epoch_permutation, first_batches
-from dlbench.frameworks.parity import (
+from dlbench.runner.parity import (
     FRAMEWORKS,
     REFERENCE,
     Case,

@@ -46,7 +46,7 @@ def check_parity_cmd(
     Exit 0 when every framework is within the tolerance of torch's loss at every step, else 1.
     """
     from dlbench.cli.console import make_console
-    from dlbench.frameworks import parity
+    from dlbench.runner import parity
 
     if optimizer not in ("sgd", "adam", "adadelta"):
         raise UserError(f"--optimizer {optimizer!r}: choose sgd, adam or adadelta")
@@ -76,7 +76,7 @@ def print_report(report, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from dlbench.frameworks.parity import REFERENCE
+    from dlbench.runner.parity import REFERENCE
 
     console.print(
         f"parity on {report.dataset}: {report.steps} steps, batch {report.batch_size}, "

@@ -366,7 +366,7 @@ class Trainer:
 
     def step_losses(self, steps: int) -> list[float]:
         """Train `steps` batches in fit's order and return each batch's mean loss before its
-        update: the per-step figures the parity check (frameworks/parity.py) compares."""
+        update: the per-step figures the parity check (runner/parity.py) compares."""
         x = self._to_device(self.data.x_train)
         y = self._labels(self.data.y_train)
         self.net.train()

@@ -8,7 +8,7 @@ with PyTorch's, step by step. Dropout is removed from the model first: its rando
 drawn differently by every framework, so no two would agree. A one-output (binary) model gets
 the labels modulo 2. Keras fixes its backend once per process, so every framework runs in a
 process of its own, started with the runner's environment; this module is also that process
-(`python -m dlbench.frameworks.parity`, a JSON job on stdin).
+(`python -m dlbench.runner.parity`, a JSON job on stdin).
 
 The losses come from each adapter's `step_losses`, which runs the same build, initialiser,
 optimizer and train step as `fit` (Keras: `train_on_batch`, the train function `fit` calls).
@@ -299,7 +299,7 @@ def _in_process(framework: str, job: dict[str, Any], timeout_s: float) -> dict[s
 
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "dlbench.frameworks.parity"],
+            [sys.executable, "-m", "dlbench.runner.parity"],
             input=json.dumps(job),
             env=child_env(framework, THREADS),
             capture_output=True,
