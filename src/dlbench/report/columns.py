@@ -201,13 +201,20 @@ def notes(rows: list[RunRow]) -> list[str]:
             f"the {where} accuracy first reached {acc:.2%}"
         )
     finished = [r for r in rows if r["status"] == "finished"]
-    for r in finished:
-        kept = (r["extra"] or {}).get("kept_epoch")
-        if kept is not None:
-            out.append(
-                f"run {r.id}: test accuracy and saved weights are those of epoch {kept} of "
-                f"{r['epochs_done']}, the best on validation (keep: best-val)"
+    kept = [r for r in finished if (r["extra"] or {}).get("kept_epoch") is not None]
+    if kept:
+        epochs = [str(r["extra"]["kept_epoch"]) for r in kept]
+        totals = {r["epochs_done"] for r in kept}
+        if len(totals) == 1:
+            which = f"epoch{'s' * (len(kept) > 1)} {', '.join(epochs)} of {totals.pop()}"
+        else:
+            which = "epochs " + ", ".join(
+                f"{e} of {r['epochs_done']}" for e, r in zip(epochs, kept, strict=True)
             )
+        out.append(
+            f"{_ids(kept)}: test accuracy and saved weights are those of the epoch with the best "
+            f"validation accuracy (keep: best-val): {which}"
+        )
     if any(r["achieved_flops_per_s"] for r in finished):
         out.append(
             "GFLOP/s: forward and backward FLOPs of an epoch (docs/measuring.md) / steady epoch s"
