@@ -16,14 +16,26 @@ def test_probe_in_process():
     assert record["dtype"] == "float32" and record["device"] == "cpu"
     assert record["flops_per_s"] > 1e6 and record["size"] in (64, 128)
     assert set(record["by_size"]) == {"64", "128"}
+    assert record["library"].startswith("torch ")
 
 
 def test_probe_subprocess_and_peak(tmp_path):
     from dlbench.measure.probe import run_probe
     from dlbench.store.db import Store
 
+    from dlbench.measure.probe import libraries
+
     records = run_probe("cpu", threads=1, sizes=(128,))
     assert records[0]["threads"] == 1 and records[0]["hostname"]
+    # every installed library was timed, and the peak is the fastest of them
+    libs = libraries("cpu")
+    assert libs[0] == "torch"
+    if len(libs) > 1:
+        listed = records[0]["library"].split("GFLOP/s: ")[1].rstrip(")").split(", ")
+        figures = {item.split()[0]: float(item.split()[1]) for item in listed}
+        assert set(figures) == set(libs)
+        assert records[0]["flops_per_s"] / 1e9 == pytest.approx(max(figures.values()), abs=0.5)
+        assert records[0]["library"].split()[0] == max(figures, key=figures.__getitem__)
     with Store(tmp_path / "p.sqlite") as store:
         for r in records:
             store.add_probe(r)

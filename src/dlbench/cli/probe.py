@@ -35,7 +35,7 @@ def probe_cmd(
     devices = resolve_device("torch", device)
     console = make_console()
     table = Table(title=f"GEMM probe, stored in {db}", header_style="bold")
-    for col in ("device", "name", "dtype", "GFLOP/s", "best size", "threads"):
+    for col in ("device", "name", "dtype", "GFLOP/s", "best size", "threads", "library"):
         table.add_column(
             col, justify="right" if col in ("GFLOP/s", "best size", "threads") else "left"
         )
@@ -54,6 +54,7 @@ def probe_cmd(
                     f"{r['flops_per_s'] / 1e9:,.1f}",
                     f"{r['size']}",
                     str(r["threads"]),
+                    r["library"],
                 )
     console.print(table)
     from dlbench.measure.noise import NOISY_PCT
@@ -65,6 +66,7 @@ def probe_cmd(
             "close them and probe again[/]"
         )
     console.print(
-        "[dim]- best of several timed matrix products after a warm-up (torch.mm); runs on this "
+        "[dim]- best of several timed matrix products after a warm-up; on a CPU every installed "
+        "library is timed (torch, JAX, TensorFlow) and the fastest is the peak; runs on this "
         "machine and device read their '% of peak' against the float32 figure[/]"
     )
