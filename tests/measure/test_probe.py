@@ -20,10 +20,8 @@ def test_probe_in_process():
 
 
 def test_probe_subprocess_and_peak(tmp_path):
-    from dlbench.measure.probe import run_probe
+    from dlbench.measure.probe import libraries, run_probe
     from dlbench.store.db import Store
-
-    from dlbench.measure.probe import libraries
 
     records = run_probe("cpu", threads=1, sizes=(128,))
     assert records[0]["threads"] == 1 and records[0]["hostname"]

@@ -96,3 +96,11 @@ def test_exports_agree():
     assert any("speedup" in n for n in body["notes"])
     md = comparison.to_markdown(comp)
     assert md.count("\n|") >= 6 and "95% interval" in md and NO_CLEAR_DIFFERENCE in md
+
+
+def test_groups_differing_in_a_field_left_at_its_default_are_told_apart():
+    """`keep` is left out of a stored spec at its default: its groups still say keep=last."""
+    rows = [fake_run(1, 1.0, val_fraction=0.1), fake_run(2, 1.1, val_fraction=0.1, keep="best-val")]
+    titles = sorted(g.title for g in comparison.compare(rows, "device").groups)
+    assert len(titles) == 2 and titles[0].endswith("keep=best-val")
+    assert titles[1].endswith("keep=last")

@@ -113,8 +113,18 @@ def test_warnings_name_the_fix():
         fake_run(11, 0.8, batch_size=8, device="cuda"),
     ]
     lines = repeat_warnings(configurations(rows))
-    assert any("add --repeats" in line for line in lines)
+    # five noisy runs already: more repeats are not the fix; the line names its runs
+    assert any(
+        "(runs 0, 1, 2, 3, 4)" in line
+        and "check the machine is quiet" in line
+        and "add --repeats" not in line
+        for line in lines
+    )
     assert any("too small to feed the GPU" in line and "crossover" in line for line in lines)
+    few = [fake_run(i, t, repeat=i) for i, t in enumerate([1.0, 1.5, 0.7])]
+    assert "add --repeats" in repeat_warnings(configurations(few))[0]
+    short = [fake_run(i, t, repeat=i) for i, t in enumerate([0.2, 0.3, 0.14, 0.24, 0.18])]
+    assert "epochs of 0.2 s time noisily" in repeat_warnings(configurations(short))[0]
 
 
 @pytest.mark.parametrize("metric", ["steady_epoch_s", "train_s", "test_s", "test_acc"])

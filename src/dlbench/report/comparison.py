@@ -88,12 +88,13 @@ def _title(config: Config, by: str, varying: list[str]) -> str:
 
 def _varying(configs: list[Config], by: str) -> list[str]:
     """Spec fields (other than the title's and `by`) whose value differs between configs."""
+    keys = {k for c in configs for k in c.first.spec}  # a field some specs leave out counts
+    keys -= set(_NOT_TITLE) | set(_TITLE_FIELDS) | {by}
     seen: dict[str, set[str]] = {}
     for c in configs:
-        for k in c.first.spec:
-            if k in _NOT_TITLE or k in _TITLE_FIELDS or k == by:
-                continue
-            seen.setdefault(k, set()).add(json.dumps(c.first.spec.get(k), sort_keys=True))
+        for k in keys:
+            value = spec_field(c.first, k)
+            seen.setdefault(k, set()).add(json.dumps(value, sort_keys=True, default=str))
     return sorted(k for k, vals in seen.items() if len(vals) > 1)
 
 

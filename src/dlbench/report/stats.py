@@ -182,6 +182,11 @@ def metric_value(row: RunRow, metric: str) -> Any:
     return row[metric]
 
 
+# Fields a stored spec leaves out when they hold their default (spec/run.py `resolved`, so
+# that older run ids stay the same): read as that default.
+_LEFT_OUT_AT_DEFAULT = {"keep": "last"}
+
+
 def spec_field(row: RunRow, name: str) -> Any:
     """A field of the run: its spec first (any RunSpec field), then its stored columns."""
     spec = row.spec
@@ -193,6 +198,8 @@ def spec_field(row: RunRow, name: str) -> Any:
     if name in spec:
         value = spec[name]
         return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+    if spec and name in _LEFT_OUT_AT_DEFAULT:
+        return _LEFT_OUT_AT_DEFAULT[name]
     return row[name]
 
 
@@ -260,9 +267,18 @@ def repeat_warnings(configs: list[Config]) -> list[str]:
     for c in configs:
         s = c.summary("steady_epoch_s")
         if s.cv is not None and s.cv > HIGH_CV:
+            ids = ", ".join(str(r.id) for r in c.runs)
+            fix = (
+                "add --repeats, and check the machine is quiet"
+                if s.n < 5
+                else f"check the machine is quiet; epochs of {s.centre:.2g} s time noisily, "
+                "more data per epoch helps"
+                if s.centre is not None and s.centre < 1
+                else "check the machine is quiet"
+            )
             out.append(
-                f"{c.label()}: the steady epoch time varies by {s.cv:.1%} (coefficient of "
-                f"variation) over {s.n} runs: add --repeats, and check the machine is quiet"
+                f"{c.label()} (runs {ids}): the steady epoch time varies by {s.cv:.1%} "
+                f"(coefficient of variation) over {s.n} runs: {fix}"
             )
     # A GPU slower than the CPU on the same configuration.
     by_rest: dict[str, dict[str, Config]] = {}
