@@ -12,6 +12,7 @@ The worker (runner/worker.py) drives a Trainer under the clocks of measure/.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,18 @@ class TrainerOptions:
 
 OnEpoch = Callable[[EpochRecord], bool]  # return False to stop (divergence)
 OnStep = Callable[[int, int, int], None]  # epoch, step, steps per epoch
+
+
+def pin_to_cpus(threads: int | None) -> int:
+    """Keep this process on its first `threads` allowed CPUs (XLA:CPU sizes its thread pool
+    from them when JAX starts; it has no thread-count flag: jax-ml/jax#1539). Returns how many
+    CPUs the process may use."""
+    if not hasattr(os, "sched_setaffinity"):
+        return os.cpu_count() or 1
+    allowed = sorted(os.sched_getaffinity(0))
+    if threads and threads < len(allowed):
+        os.sched_setaffinity(0, allowed[:threads])
+    return len(os.sched_getaffinity(0))
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:

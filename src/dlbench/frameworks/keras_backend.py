@@ -46,6 +46,7 @@ from dlbench.frameworks.base import (
     epoch_permutation,
     first_batches,
     head_for,
+    pin_to_cpus,
     strip_output_activation,
 )
 from dlbench.frameworks.initializers import sample, shared_weights
@@ -212,14 +213,8 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
         inter = tf.config.threading.get_inter_op_parallelism_threads() or cores
         return {"threads": intra, "tf_intra_op_threads": intra, "tf_inter_op_threads": inter}
     if BACKEND == "jax":
-        # XLA:CPU sizes its thread pool from the CPUs the process may run on, when the backend
-        # starts (jax-ml/jax#1539); there is no thread-count flag. So the process is pinned to
-        # `threads` cores before JAX's first computation.
-        if threads and hasattr(os, "sched_setaffinity"):
-            allowed = sorted(os.sched_getaffinity(0))
-            if threads < len(allowed):
-                os.sched_setaffinity(0, allowed[:threads])
-        used = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+        # pinned before JAX's first computation, which sizes XLA:CPU's thread pool
+        used = pin_to_cpus(threads)
         return {"threads": used, "xla_cpu_threads": used, "cpu_affinity": used}
     import torch
 
@@ -550,6 +545,15 @@ class _EpochClock(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def _read(variables) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+
+
+def _write(variables, values: list[np.ndarray]) -> None:
+    for v, value in zip(variables, values, strict=True):
+        v.assign(value)
+
+
 class Trainer:
     """Builds the Keras model for one run and trains, evaluates and predicts with it."""
 
@@ -642,14 +646,11 @@ class Trainer:
 
     # -- training -------------------------------------------------------------------------
     def _state(self) -> list[np.ndarray]:
-        variables = self.model.variables + self.model.optimizer.variables
-        return [keras.ops.convert_to_numpy(v.value) for v in variables]
+        """Weights, batch-norm statistics and optimizer slots (warm-up restores all of them)."""
+        return _read(self.model.variables + self.model.optimizer.variables)
 
     def _restore(self, state: list[np.ndarray]) -> None:
-        for v, value in zip(
-            self.model.variables + self.model.optimizer.variables, state, strict=True
-        ):
-            v.assign(value)
+        _write(self.model.variables + self.model.optimizer.variables, state)
 
     def warm_up(self) -> float:
         """Trace and compile before the clock: one throw-away `fit` over a full batch and the
@@ -768,11 +769,10 @@ class Trainer:
     # -- weights --------------------------------------------------------------------------
     def snapshot(self) -> list[np.ndarray]:
         """A copy of the model's variables (weights and batch-norm statistics), for `restore`."""
-        return [keras.ops.convert_to_numpy(v.value) for v in self.model.variables]
+        return _read(self.model.variables)
 
     def restore(self, state: list[np.ndarray]) -> None:
-        for v, value in zip(self.model.variables, state, strict=True):
-            v.assign(value)
+        _write(self.model.variables, state)
 
     def save(self, path: Path) -> None:
         """Keras' .weights.h5; Keras insists on that suffix, so other names go through one."""

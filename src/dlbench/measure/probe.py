@@ -85,17 +85,6 @@ def _cpu_gemm(library: str, size: int, reps: int) -> tuple[float, str]:
     return rate, f"tensorflow {tf.__version__}"
 
 
-def _pin_threads(threads: int | None) -> None:
-    """XLA:CPU sizes its thread pool from the CPUs the process may use (as keras_backend's
-    apply_threads does for runs): pin the process before JAX starts."""
-    import os
-
-    if threads and hasattr(os, "sched_setaffinity"):
-        allowed = sorted(os.sched_getaffinity(0))
-        if threads < len(allowed):
-            os.sched_setaffinity(0, allowed[:threads])
-
-
 def measure(
     device: str, reps: int = REPS, sizes: tuple[int, ...] | None = None, library: str = "torch"
 ) -> list[dict]:
@@ -131,32 +120,16 @@ def measure(
 
 def probe_library(device: str, library: str, threads: int | None, sizes=None) -> list[dict]:
     """One library's records, measured in a process of its own."""
-    import subprocess
-
     from dlbench.errors import UserError
-    from dlbench.runner.process import child_env
+    from dlbench.runner.process import run_python
 
-    job = {"device": device, "sizes": list(sizes) if sizes else None, "library": library}
-    job["threads"] = threads
-    framework = CPU_LIBRARIES[library]
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "dlbench.measure.probe"],
-            input=json.dumps(job),
-            env=child_env(framework, threads),
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise UserError(
-            f"the GEMM probe ({library}) on {device} took over {PROBE_TIMEOUT_S} s"
-        ) from None
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"the GEMM probe ({library}) on {device} failed: {last}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    job = {"device": device, "sizes": sizes and list(sizes), "library": library, "threads": threads}
+    stdout, error = run_python(
+        ["-m", "dlbench.measure.probe"], CPU_LIBRARIES[library], threads, PROBE_TIMEOUT_S, job
+    )
+    if error:
+        raise UserError(f"the GEMM probe ({library}) on {device} {error}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def libraries(device: str) -> list[str]:
@@ -211,7 +184,9 @@ def main() -> None:
     sizes = tuple(job["sizes"]) if job.get("sizes") else None
     library = job.get("library", "torch")
     if library == "jax":
-        _pin_threads(job.get("threads"))
+        from dlbench.frameworks.base import pin_to_cpus
+
+        pin_to_cpus(job.get("threads"))
     try:
         records = measure(job["device"], sizes=sizes, library=library)
     except UserError as exc:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -295,25 +294,13 @@ def collect(
 
 
 def _in_process(framework: str, job: dict[str, Any], timeout_s: float) -> dict[str, Any] | str:
-    from dlbench.runner.process import child_env
+    from dlbench.runner.process import run_python
 
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "dlbench.runner.parity"],
-            input=json.dumps(job),
-            env=child_env(framework, THREADS),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"stopped after {timeout_s:.0f} s"
-    for line in reversed(out.stdout.splitlines()):
+    stdout, error = run_python(["-m", "dlbench.runner.parity"], framework, THREADS, timeout_s, job)
+    for line in reversed(stdout.splitlines()):
         if line.startswith(MARKER):
             return json.loads(line[len(MARKER) :])
-    lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-    return f"process exited with code {out.returncode}: {lines[-1] if lines else 'no output'}"
+    return f"process {error or 'wrote no result'}"
 
 
 # -- the process of one framework --------------------------------------------------------------

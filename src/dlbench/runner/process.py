@@ -36,6 +36,34 @@ def child_env(framework: str, threads: int | None) -> dict[str, str]:
     return env
 
 
+def run_python(
+    args: list[str],
+    framework: str,
+    threads: int | None,
+    timeout_s: float,
+    job: dict | None = None,
+) -> tuple[str, str | None]:
+    """`python ARGS` in `framework`'s environment, `job` as JSON on its stdin: (stdout, None),
+    or (stdout so far, why it failed: "timed out after N s" or "exited with code C: <the last
+    line it wrote to stderr>")."""
+    try:
+        out = subprocess.run(
+            [sys.executable, *args],
+            input=None if job is None else json.dumps(job),
+            env=child_env(framework, threads),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "", f"timed out after {timeout_s:.0f} s"
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return out.stdout, f"exited with code {out.returncode}: {last}"
+    return out.stdout, None
+
+
 def die_with_parent() -> None:
     """In the child, before exec: be killed when the parent dies (Linux), so a SIGKILLed suite
     leaves no orphan run computing on its own."""
@@ -64,21 +92,10 @@ def probe_devices(framework: str) -> tuple[DeviceInfo, ...]:
         "from dlbench.frameworks import adapter\n"
         f"print(json.dumps([dataclasses.asdict(d) for d in adapter({framework!r}).devices()]))\n"
     )
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env=child_env(framework, None),
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return (DeviceInfo(framework, "cpu", False, reason="the device probe timed out"),)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return (DeviceInfo(framework, "cpu", False, reason=f"failed to start: {last}"),)
-    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    stdout, error = run_python(["-c", code], framework, None, PROBE_TIMEOUT_S)
+    if error:
+        return (DeviceInfo(framework, "cpu", False, reason=f"the device probe {error}"),)
+    rows = json.loads(stdout.strip().splitlines()[-1])
     return tuple(DeviceInfo(**row) for row in rows)
 
 
