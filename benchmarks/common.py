@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dlbench.measure.noise import NOISY_PCT, LoadMeter
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -21,19 +23,7 @@ DOC = ROOT / "docs" / "performance.md"
 # Other processes' CPU use over the whole benchmark (dlbench's noise guard: the machine's CPU
 # time less this process's and its reaped children's), from the moment the benchmark starts.
 # The load average cannot tell: the benchmark's own 2 threads put it near 2.
-_METER = None
-
-
-def _meter():
-    global _METER
-    if _METER is None:
-        from dlbench.measure.noise import LoadMeter
-
-        _METER = LoadMeter.start()
-    return _METER
-
-
-_meter()
+_METER = LoadMeter.start()
 
 
 def load() -> float:
@@ -70,7 +60,7 @@ def runs(specs: list[dict[str, Any]], timeout_s: float = 900) -> list[dict[str, 
 
 def other_load_pct() -> float | None:
     """Percent of one core other processes used since the benchmark started."""
-    return _meter().other_pct()
+    return _METER.other_pct()
 
 
 def write(name: str, data: dict[str, Any], section: str) -> None:
@@ -108,8 +98,6 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 def load_note(loads: list[float]) -> str:
     """The machine's state while the benchmark ran: quiet, or busy with other work."""
-    from dlbench.measure.noise import NOISY_PCT
-
     other = other_load_pct()
     worst = max(loads) if loads else 0.0
     text = (

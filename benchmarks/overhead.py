@@ -49,9 +49,9 @@ def hand_loop(model: str, data: PreparedData, batch: int, tuned: bool = False):
     net, _ = tb.build_module(spec, data.input_shape)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7, fused=tuned or None)
     x = torch.from_numpy(data.x_train.transpose(0, 3, 1, 2).copy())
-    if tuned and any(layer.type == "conv2d" for layer in spec.layers):
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+    fmt = tb.memory_format(spec, "tuned" if tuned else "default")
+    net = net.to(memory_format=fmt)
+    x = x.contiguous(memory_format=fmt)
     y = torch.from_numpy(data.y_train.astype(np.int64))
     n = len(x)
     epoch = [0]

@@ -179,6 +179,13 @@ def make_optimizer(run: RunSpec, params, fused: bool = False) -> torch.optim.Opt
     return torch.optim.Adadelta(params, lr=run.lr, rho=0.95, eps=run.eps)
 
 
+def memory_format(spec: ModelSpec, tuning: str) -> torch.memory_format:
+    """`tuned` trains convolutional models channels-last (NHWC), which oneDNN's CPU
+    convolutions and pools (and cuDNN's) run faster; everything else keeps NCHW."""
+    has_conv = any(layer.type == "conv2d" for layer in spec.layers)
+    return torch.channels_last if tuning == "tuned" and has_conv else torch.contiguous_format
+
+
 CLASSES_EVERY = 64  # tuned loop: steps whose logits are kept before reducing them to classes
 
 
@@ -201,10 +208,7 @@ class Trainer:
         # tuned, convolutional models: channels-last (NHWC) tensors, which oneDNN's CPU
         # convolutions and pools (and cuDNN's) run faster: b-cnn-100k's training step at batch
         # 512 took 197 ms instead of 231-268 ms here, a-torch-cnn's 14.8 instead of 15-19 ms.
-        has_conv = any(layer.type == "conv2d" for layer in self.spec.layers)
-        self.memory_format = (
-            torch.channels_last if run.tuning == "tuned" and has_conv else torch.contiguous_format
-        )
+        self.memory_format = memory_format(self.spec, run.tuning)
         self.net.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(run, self.net.parameters(), fused=run.tuning == "tuned")
         self.compiled = run.framework == "torch-compile"

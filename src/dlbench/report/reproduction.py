@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlbench.report.stats import spec_field
 from dlbench.store.db import RunRow
 
 AGREE_PP = 1.5  # accuracy within this many percentage points "agrees"
@@ -352,14 +353,8 @@ def _matches(row: RunRow, exp: Experiment) -> bool:
         return False
     if exp.dataset.startswith("folder:") and not str(row["dataset"]).startswith("folder:"):
         return False
-    # keep: the weights tested; specs leave out "last", the default (spec/run.py)
-    for key, want in {"keep": "last", **exp.select}.items():
-        have = row["model"] if key in ("model", "model_name") else row.spec.get(key)
-        if key == "keep" and have is None:
-            have = "last"
-        if have != want:
-            return False
-    return True
+    # keep: which weights were tested; a last-epoch figure never counts a best-val run
+    return all(spec_field(row, k) == v for k, v in {"keep": "last", **exp.select}.items())
 
 
 def _full(row: RunRow) -> bool:

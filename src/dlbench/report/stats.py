@@ -268,14 +268,15 @@ def repeat_warnings(configs: list[Config]) -> list[str]:
         s = c.summary("steady_epoch_s")
         if s.cv is not None and s.cv > HIGH_CV:
             ids = ", ".join(str(r.id) for r in c.runs)
-            fix = (
-                "add --repeats, and check the machine is quiet"
-                if s.n < 5
-                else f"check the machine is quiet; epochs of {s.centre:.2g} s time noisily, "
-                "more data per epoch helps"
-                if s.centre is not None and s.centre < 1
-                else "check the machine is quiet"
-            )
+            if s.n < 5:
+                fix = "add --repeats, and check the machine is quiet"
+            elif s.centre is not None and s.centre < 1:
+                fix = (
+                    f"check the machine is quiet; epochs of {s.centre:.2g} s time noisily, "
+                    "more data per epoch helps"
+                )
+            else:
+                fix = "check the machine is quiet"
             out.append(
                 f"{c.label()} (runs {ids}): the steady epoch time varies by {s.cv:.1%} "
                 f"(coefficient of variation) over {s.n} runs: {fix}"
