@@ -99,45 +99,50 @@ def run_cmd(
     ),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
-    from dlbench.api import flag_name
+    from dlbench.api import Interrupted, flag_name
     from dlbench.api import run as run_suite
     from dlbench.cli.console import make_console
     from dlbench.report.table import print_table
 
     console = make_console()
-    results = run_suite(
-        suite,
-        model=_split(model),
-        dataset=_split(dataset),
-        framework=_split(framework),
-        device=_split(device),
-        tuning=_split(tuning),
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        momentum=momentum,
-        init=init,
-        seed=seed,
-        threads=threads,
-        normalize=normalize,
-        val_fraction=val_fraction,
-        limit_train=limit_train,
-        limit_test=limit_test,
-        target_acc=target_acc,
-        target_on=target_on,
-        keep=keep,
-        repeats=repeats,
-        db=db,
-        resume=resume,
-        timeout_s=timeout,
-        data_dir=data_dir,
-        save=not no_save,
-        quick=quick,
-        synthetic_if_missing=synthetic_if_missing,
-        _name=flag_name,
-        _console=console,
-    )
+    try:
+        results = run_suite(
+            suite,
+            model=_split(model),
+            dataset=_split(dataset),
+            framework=_split(framework),
+            device=_split(device),
+            tuning=_split(tuning),
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            momentum=momentum,
+            init=init,
+            seed=seed,
+            threads=threads,
+            normalize=normalize,
+            val_fraction=val_fraction,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            target_acc=target_acc,
+            target_on=target_on,
+            keep=keep,
+            repeats=repeats,
+            db=db,
+            resume=resume,
+            timeout_s=timeout,
+            data_dir=data_dir,
+            save=not no_save,
+            quick=quick,
+            synthetic_if_missing=synthetic_if_missing,
+            _name=flag_name,
+            _console=console,
+        )
+    except Interrupted as exc:
+        # typer turns Ctrl-C into exit 130 without a word: say what is kept and what is left.
+        typer.echo(f"interrupted: {exc}", err=True)
+        raise typer.Exit(130) from None
     rows = results.rows
     if rows:
         title = f"{results.name}: {len(rows)} run(s), stored in {db}"
