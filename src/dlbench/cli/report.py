@@ -46,14 +46,34 @@ def export_cmd(
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help=DB_HELP),
     runs: str = typer.Option(None, "--runs", help=RUNS_HELP),
     out: Path = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout)."),
+    mlflow: str = typer.Option(
+        None,
+        "--mlflow",
+        help="Write the runs into this MLflow tracking store instead (sqlite:///mlflow.db, "
+        "http://host:5000); needs dlbench[mlflow]. Exporting again adds only new runs.",
+    ),
+    experiment: str = typer.Option(
+        "dlbench", "--experiment", help="The MLflow experiment (with --mlflow)."
+    ),
 ) -> None:
-    """Export runs, or the comparisons made from them, as CSV, JSON or Markdown."""
+    """Export runs, or the comparisons made from them, as CSV, JSON or Markdown, or the runs
+    into MLflow."""
     from dlbench.report.export import export
     from dlbench.report.select import select_runs
-    from dlbench.store.db import Store
+    from dlbench.store.db import Store, check_db_path
 
+    check_db_path(db, must_exist=True)
     with Store(db, readonly=True) as store:
         rows = select_runs(store.runs(), runs)
+    if mlflow is not None:
+        from dlbench.report.formats.mlflow import export as to_mlflow
+
+        done = to_mlflow(rows, mlflow, db, experiment)
+        typer.echo(
+            f"MLflow {done.uri}, experiment {done.experiment}: {done.created} run(s) exported, "
+            f"{done.present} already there"
+        )
+        return
     text = export(rows, fmt, what, db)
     if out is None:
         typer.echo(text, nl=False)
