@@ -209,7 +209,10 @@ class Results:
         from dlbench.report.table import print_table
 
         buf = io.StringIO()
-        console = Console(file=buf, width=10_000 if wide else width, color_system=None)
+        # force_jupyter=False: in a notebook rich would display the text instead of writing it.
+        console = Console(
+            file=buf, width=10_000 if wide else width, color_system=None, force_jupyter=False
+        )
         title = f"{self.name}: {len(self)} run(s) in {self.db}" if self.name else str(self.db)
         print_table(self.rows, console, title=title, wide=wide)
         return buf.getvalue()
@@ -268,7 +271,8 @@ class Comparison:
         from dlbench.report import comparison
 
         buf = io.StringIO()
-        comparison.print_table(self.comparison, Console(file=buf, width=160, color_system=None))
+        console = Console(file=buf, width=160, color_system=None, force_jupyter=False)
+        comparison.print_table(self.comparison, console)
         return buf.getvalue()
 
     def _repr_html_(self) -> str:

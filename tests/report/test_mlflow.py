@@ -96,9 +96,10 @@ def test_export_round_trips_and_is_idempotent(db, tmp_path):
     assert json.loads((local / "spec.json").read_text()) == row.spec
     copied = local / "weights" / "model.weights.pt"
     original = Path(row["weights_path"])
-    assert hashlib.sha256(copied.read_bytes()).digest() == hashlib.sha256(
-        original.read_bytes()
-    ).digest()
+    assert (
+        hashlib.sha256(copied.read_bytes()).digest()
+        == hashlib.sha256(original.read_bytes()).digest()
+    )
     assert {a.path for a in client.list_artifacts(by_row[2].info.run_id)} == {"spec.json"}
 
     # Again: nothing new.
