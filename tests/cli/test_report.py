@@ -168,6 +168,18 @@ def test_evaluate_with_an_extra_class_is_not_square(evaluated, homemade):
     assert correct / 60 > 0.6
 
 
+def test_evaluate_says_what_it_converted(evaluated, homemade):
+    """The digits model (1x8x8 gray) on 32x32 RGB folders: the images were made gray and
+    resized, and the command says so instead of doing it silently."""
+    code, out, err = evaluated
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert (
+        f"images converted: folder:{homemade} is 3x32x32 RGB, the model was trained on "
+        "1x8x8 gray: made gray, resized to 8x8 (cv2.INTER_AREA)"
+    ) in flat
+
+
 def test_report_shows_evaluations_feature_maps_and_samples(
     db, evaluated, featuremaps_out, tmp_path
 ):

@@ -84,7 +84,7 @@ BAD_INPUTS = {
     "unknown framework": (["--model", "a-mlp", "--framework", "tensorflow"], "unknown framework"),
     "unknown device": (["--model", "a-mlp", "--device", "gpu"], "unknown device 'gpu'"),
     "zero epochs": (["--model", "a-mlp", "--epochs", "0"], "epochs"),
-    "negative batch": (["--model", "a-mlp", "--batch-size", "-4"], "batch_size"),
+    "negative batch": (["--model", "a-mlp", "--batch-size", "-4"], "--batch-size -4"),
     "zero lr": (["--model", "a-mlp", "--lr", "0"], "lr"),
     "suite key": (
         lambda t: [_bad_suite(t, "defaults: {model: a-mlp, epoch: 2}\n")],
@@ -272,3 +272,108 @@ def test_tuning_list_makes_one_run_per_tuning(cli, tmp_path):
     assert tunings == ["default", "tuned"]
     bad = cli("run", "--model", "a-mlp", *QUICK, "--tuning", "fast", "--db", str(db))
     assert bad.returncode == 2 and "tuning" in bad.stderr
+
+
+def _one_error_line(out) -> str:
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+    return lines[0]
+
+
+def test_suite_that_is_not_text_is_bad_input(cli, tmp_path):
+    """`head -c 3000 /dev/urandom > s.yaml; dlbench run s.yaml` (fixed bytes: the same each time)."""
+    (tmp_path / "s.yaml").write_bytes(bytes(range(256))[::-1] * 12)
+    line = _one_error_line(cli("run", "s.yaml", "--db", "r.sqlite"))
+    assert line == (
+        "error: s.yaml: not a text file (byte 0 is not UTF-8); a suite is YAML text: check the path"
+    )
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_bad_flag_value_names_the_flag_not_the_default_suite(cli, tmp_path):
+    line = _one_error_line(cli("run", "--framework", "nosuch", "--db", "r.sqlite"))
+    assert line == (
+        "error: --framework nosuch: unknown framework 'nosuch'; choose from torch, "
+        "torch-compile, keras-tf, keras-jax, keras-torch"
+    )
+    line = _one_error_line(cli("run", "--device", "cpu,gpu", "--db", "r.sqlite"))
+    assert line == "error: --device gpu: unknown device 'gpu'; use cpu, cuda, cuda:N or all"
+    # In a suite file the file and the key are named; pydantic's "Value error," never shows.
+    suite = _bad_suite(tmp_path, "defaults: {model: a-mlp, framework: nosuch}\n")
+    line = _one_error_line(cli("run", suite, "--db", "r.sqlite"))
+    assert line.startswith(f"error: {suite}: framework: unknown framework 'nosuch'")
+    assert "Value error" not in line
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_ctrl_c_says_what_was_stored_and_how_to_finish(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) after the first stored run:
+    exit 130, the finished runs kept, no worker left, and one line saying how to finish."""
+    import os
+    import re
+
+    import psutil
+
+    suite = _bad_suite(
+        tmp_path,
+        (
+            "defaults: {dataset: digits, epochs: 3, framework: torch, device: cpu, model: a-mlp,"
+            " batch_size: 16}\nmatrix:\n  seed: [1, 2, 3]\n"
+        ),
+    )
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlbench", "run", suite, "--db", str(db), "--no-save"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # A job started in the background ignores SIGINT, and its children inherit that: give
+        # the CLI the default disposition a terminal's foreground job has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 240
+    workers: set[int] = set()
+    stored = 0
+    while time.monotonic() < deadline and not stored:
+        time.sleep(0.2)
+        workers |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+        if db.exists():
+            try:
+                conn = sqlite3.connect(db)
+                stored = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+                conn.close()
+            except sqlite3.Error:
+                continue
+    assert stored, "no run finished in time"
+    time.sleep(1.0)  # the next run's worker has started
+    workers |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    conn = sqlite3.connect(db)
+    kept = conn.execute("SELECT count(*) FROM runs WHERE status='finished'").fetchone()[0]
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    lines = err.strip().splitlines()
+    m = re.fullmatch(
+        r"interrupted: (\d) run\(s\) stored in (.*), (\d) not run: run the same command "
+        r"with --resume to finish them",
+        lines[-1],
+    )
+    assert m, err
+    assert int(m.group(1)) == kept >= 1 and int(m.group(1)) + int(m.group(3)) == 3
+    assert m.group(2) == str(db)
+    time.sleep(0.5)
+    assert workers and not [p for p in workers if psutil.pid_exists(p) and _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
