@@ -22,6 +22,20 @@ def _split(value: str | None) -> list[str] | None:
     return items
 
 
+def _executor(name: str, address: str | None, nodes: str):
+    """None (the local executor) or a RayExecutor; the flags only Ray reads are refused without
+    it, so that a typo does not silently run everything here."""
+    if name == "local":
+        if address is not None or nodes != "any":
+            raise UserError("--address and --nodes need --executor ray")
+        return None
+    if name != "ray":
+        raise UserError(f"--executor {name!r}: choose local or ray")
+    from dlbench.runner.ray_executor import RayExecutor
+
+    return RayExecutor(address, nodes)
+
+
 @app.command("run")
 def run_cmd(
     suite: str = typer.Argument(
@@ -92,6 +106,22 @@ def run_cmd(
         False,
         "--synthetic-if-missing",
         help="Time runs whose dataset is absent on synthetic data of the same shape.",
+    ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (this machine, one run at a time) or ray (a Ray cluster: docs/cluster.md).",
+    ),
+    address: str = typer.Option(
+        None,
+        "--address",
+        help="--executor ray: the cluster's HOST:PORT (default: RAY_ADDRESS, else a local Ray).",
+    ),
+    nodes: str = typer.Option(
+        "any",
+        "--nodes",
+        help="--executor ray: any (each run wherever it fits) or all (once on every kind of "
+        "machine in the cluster).",
     ),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
@@ -164,18 +194,24 @@ def run_cmd(
         for note in notes:
             console.print(f"[yellow]{escape(note)}[/]")
 
+    runner = _executor(executor, address, nodes)
     progress = RunProgress(console)
-    with progress:
-        outcome = execute(
-            runs,
-            db,
-            suite=name,
-            resume=resume,
-            data_dir=data_dir,
-            timeout_s=timeout,
-            save=not no_save,
-            progress=progress.callbacks(),
-        )
+    try:
+        with progress:
+            outcome = execute(
+                runs,
+                db,
+                suite=name,
+                resume=resume,
+                data_dir=data_dir,
+                timeout_s=timeout,
+                save=not no_save,
+                progress=progress.callbacks(),
+                executor=runner,
+            )
+    finally:
+        if runner is not None:
+            runner.close()
     if outcome.skipped:
         console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
     with Store(db, readonly=True) as store:
