@@ -44,3 +44,18 @@ def machine_label(fp: dict[str, Any] | None) -> str:
     if hw["gpus"]:
         label += f" + {hw['gpus']}x {hw['accelerator'] or 'GPU'}"
     return f"{label} [{machine_key(fp)}]"
+
+
+def match_label(labels: list[str], text: str) -> str:
+    """The one label that is `text`, ends in its key `[text]`, or contains it; else `text`
+    as given (the caller says no run has it)."""
+    unique = sorted(set(labels))
+    for test in (
+        lambda lab: lab == text,
+        lambda lab: lab.endswith(f"[{text}]"),
+        lambda lab: text.lower() in lab.lower(),
+    ):
+        found = [lab for lab in unique if test(lab)]
+        if len(found) == 1:
+            return found[0]
+    return text
