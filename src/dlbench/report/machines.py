@@ -6,7 +6,7 @@ databases (`dlbench merge`) group alike. Per model, dataset, framework and devic
 machine's time gets its centre and 95% interval over repeats and its speedup against a
 baseline machine (report/comparison.py, `compare --by machine`); the fairness rules name every
 other setting that differs between the machines' runs. With one kind of machine there is
-nothing to compare and the section is left out.
+nothing to compare: the section is left out, or says so for a cluster's runs.
 """
 
 from __future__ import annotations
@@ -30,9 +30,18 @@ def machines_compared(rows: list[RunRow]) -> list:
 
     finished = [r for r in rows if r["status"] == "finished"]
     machines = sorted({machine_label(r["fingerprint"]) for r in finished})
-    if len(machines) < 2:
+    nodes = {((r["fingerprint"] or {}).get("node") or {}).get("ray_node_id") for r in finished}
+    nodes.discard(None)
+    if len(machines) < 2 and not nodes:
         return []
     s = Section("machines", "Machines compared")
+    if len(machines) < 2:
+        s.note(
+            f"all {len(finished)} finished run(s) ran on one kind of machine ({len(nodes)} "
+            f"nodes of a Ray cluster: {machines[0] if machines else 'unknown'}): nothing to "
+            "compare; add nodes of another kind, or `dlbench merge` another machine's database"
+        )
+        return [s]
     metric = _metric(finished)
     comp = comparison.compare(finished, "machine", metric=metric)
     groups = [g for g in comp.groups if len(g.entries) >= 2]

@@ -47,6 +47,7 @@ QUIET_ENV = {
 }
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 CONNECT_TIMEOUT_S = 5.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def quiet() -> None:
@@ -85,10 +86,14 @@ def connect(address: str | None) -> bool:
     """Connect to the cluster at `address` (or RAY_ADDRESS), or start a local Ray instance on
     this machine; True when this call started it."""
     quiet()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address.rpartition(":")[0].strip("[]") in LOOPBACK_HOSTS:
+        # Ray swaps a loopback address for this machine's outward IP (where a cluster bound to
+        # 127.0.0.1 does not listen); this switch, read at import, keeps it on loopback.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = _ray()
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
     import logging
 
     if address:
