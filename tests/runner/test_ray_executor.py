@@ -286,3 +286,21 @@ def test_unreachable_address_is_one_line_and_exit_2(tmp_path):
     assert not db.exists()
     bad = _dlbench([*RUN[:-2], "--address", "127.0.0.1:1"], tmp_path, timeout=60)
     assert bad.returncode == 2 and "--executor ray" in bad.stderr
+
+
+@pytest.mark.slow
+def test_nodes_all_runs_once_per_kind_of_machine_and_list_devices_shows_them(cluster, tmp_path):
+    listed = _dlbench(
+        ["list", "devices", "--executor", "ray", "--address", cluster.address], tmp_path
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("127.0.0.1") == 3  # the head and two worker nodes
+    assert "1 kind(s) of machine" in listed.stdout  # two nodes, one kind of hardware
+    db = tmp_path / "n.sqlite"
+    args = [*RUN, "--address", cluster.address, "--nodes", "all", "--db", str(db)]
+    out = _dlbench(args, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(_rows(db)) == 1
+    again = _dlbench([*args, "--resume"], tmp_path)
+    assert again.returncode == 0 and "1 run(s) already stored as done" in again.stdout
+    assert len(_rows(db)) == 1
