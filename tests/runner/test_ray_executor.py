@@ -52,31 +52,22 @@ LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 @pytest.fixture(scope="module")
 def cluster():
     """A head (num_cpus=0, no dashboard) and two one-CPU worker nodes offering dlbench_node."""
-    from dlbench.runner.ray_executor import NODE_RESOURCE, quiet
+    from dlbench.runner.ray_executor import loopback_cluster
 
-    quiet()
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 0,
-            "include_dashboard": False,
-            "node_ip_address": "127.0.0.1",
-            "object_store_memory": 80 * 2**20,
-        },
-    )
-    c.extra_args = {
-        "num_cpus": 1,
-        "resources": {NODE_RESOURCE: 1},
-        "node_ip_address": "127.0.0.1",
-        "object_store_memory": 80 * 2**20,
-    }
-    for _ in range(2):
-        c.add_node(**c.extra_args)
-    c.wait_for_nodes()
+    c = loopback_cluster(workers=2)
     yield c
     c.shutdown()
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    """`dlbench ARGS` in the background, to act on while it runs."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlbench", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _dlbench(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -221,20 +212,14 @@ def test_suite_on_two_nodes(cluster, tmp_path):
 def test_node_lost_mid_run_is_a_failed_result_and_resume_runs_it(cluster, tmp_path):
     db = tmp_path / "k.sqlite"
     args = [*RUN, "--address", cluster.address, "--repeats", "2", "--epochs", "3", "--db", str(db)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dlbench", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(args, tmp_path)
     try:
         victim = _wait_for_a_run(cluster)[0]
         cluster.remove_node(victim, allow_graceful=False)
         _, err = proc.communicate(timeout=240)
     finally:
         proc.kill()
-        cluster.add_node(**cluster.extra_args)  # two worker nodes again, for what follows
+        cluster.add_worker()  # two worker nodes again, for what follows
         cluster.wait_for_nodes()
     assert proc.returncode == 1, err[-2000:]
     rows = _rows(db)
@@ -253,13 +238,7 @@ def test_node_lost_mid_run_is_a_failed_result_and_resume_runs_it(cluster, tmp_pa
 def test_ctrl_c_cancels_the_outstanding_runs_and_writes_nothing_half(cluster, tmp_path):
     db = tmp_path / "i.sqlite"
     args = [*RUN, "--address", cluster.address, "--repeats", "4", "--epochs", "3", "--db", str(db)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dlbench", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(args, tmp_path)
     try:
         _wait_for_a_run(cluster)
         proc.send_signal(signal.SIGINT)
@@ -297,10 +276,13 @@ def test_nodes_all_runs_once_per_kind_of_machine_and_list_devices_shows_them(clu
     assert listed.stdout.count("127.0.0.1") == 3  # the head and two worker nodes
     assert "1 kind(s) of machine" in listed.stdout  # two nodes, one kind of hardware
     db = tmp_path / "n.sqlite"
-    args = [*RUN, "--address", cluster.address, "--nodes", "all", "--db", str(db)]
+    every_core = [a for a in RUN if a not in ("--threads", "1")]  # no --threads: every core
+    args = [*every_core, "--address", cluster.address, "--nodes", "all", "--db", str(db)]
     out = _dlbench(args, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert len(_rows(db)) == 1
+    (row,) = _rows(db)
+    # Ray would have set OMP_NUM_THREADS=1 (the task's one CPU): the run sets every core.
+    assert json.loads(row["options_json"])["threads"] == os.cpu_count()
     again = _dlbench([*args, "--resume"], tmp_path)
     assert again.returncode == 0 and "1 run(s) already stored as done" in again.stdout
     assert len(_rows(db)) == 1

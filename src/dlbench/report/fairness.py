@@ -76,7 +76,7 @@ def _key(row: RunRow, compared: Sequence[str]) -> tuple:
         if name in FIELDS:
             return _value(row, name)
         if name == "machine":  # a kind of hardware, as compare --by machine groups it
-            from dlbench.measure.machines import machine_label
+            from dlbench.store.machines import machine_label
 
             return machine_label(row["fingerprint"])
         return row.spec.get(name, row[name])

@@ -1,6 +1,6 @@
 """The report's "Machines compared": the same runs on each kind of machine, side by side.
 
-A machine is a kind of hardware (measure/machines.py: CPU model and cores, GPUs), read from
+A machine is a kind of hardware (store/machines.py: CPU model and cores, GPUs), read from
 each run's stored fingerprint, so runs from a Ray cluster's nodes and runs merged from other
 databases (`dlbench merge`) group alike. Per model, dataset, framework and device, each
 machine's time gets its centre and 95% interval over repeats and its speedup against a
@@ -23,10 +23,10 @@ def _metric(rows: list[RunRow]) -> str:
 
 def machines_compared(rows: list[RunRow]) -> list:
     """[the section], or [] when the runs come from one kind of machine."""
-    from dlbench.measure.machines import machine_label
     from dlbench.report import comparison
     from dlbench.report.fairness import fairness_warnings
     from dlbench.report.html import Section, Table
+    from dlbench.store.machines import machine_label
 
     finished = [r for r in rows if r["status"] == "finished"]
     machines = sorted({machine_label(r["fingerprint"]) for r in finished})

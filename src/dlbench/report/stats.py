@@ -192,8 +192,8 @@ def spec_field(row: RunRow, name: str) -> Any:
     spec = row.spec
     if name in ("model", "model_name"):
         return row["model"] or spec.get("model_name")
-    if name == "machine":  # a kind of hardware (measure/machines.py), not a hostname
-        from dlbench.measure.machines import machine_label
+    if name == "machine":  # a kind of hardware (store/machines.py), not a hostname
+        from dlbench.store.machines import machine_label
 
         return machine_label(row["fingerprint"])
     if name in spec:

@@ -10,8 +10,8 @@ Why the task options are what they are:
   it once) and the CPUs every such node has, so two runs never share a machine's cores. A `cuda`
   run asks for one GPU (Ray sets CUDA_VISIBLE_DEVICES, so the run sees it as cuda:0).
 - Ray sets OMP_NUM_THREADS in a task to its `num_cpus` (1 when none): the run's thread count is
-  therefore set explicitly (the run's `threads`, or every physical core of the node, as a local
-  run would use), never inherited from Ray.
+  therefore set explicitly (the run's `threads`, or every core of the node, as a local run's
+  adapter takes), never inherited from Ray.
 - No shared filesystem: weights travel back in the task's result with a SHA-256 computed on the
   node, checked on the driver before the run is stored.
 - Offline: usage statistics off, and Ray's usage client pointed at loopback, the dashboard off.
@@ -148,7 +148,6 @@ def _run_on_node(
 ) -> dict[str, Any]:
     """The task: one run in a fresh worker process on this node; its result, the node's
     fingerprint, and its files with their SHA-256."""
-    from dlbench.measure.fingerprint import physical_cores
     from dlbench.runner.execute import run_one
 
     entered = time.time()
@@ -156,8 +155,8 @@ def _run_on_node(
         os.environ.pop(name, None)
     run = planned.run
     if run.device == "cpu":
-        threads = run.threads or physical_cores() or os.cpu_count()
-        run = run.model_copy(update={"threads": threads})
+        # Every core of the node, as a local run's adapter takes by default (torch_backend).
+        run = run.model_copy(update={"threads": run.threads or os.cpu_count() or 1})
     elif run.device.startswith("cuda"):
         run = run.model_copy(update={"device": "cuda:0"})  # the GPU Ray gave this task
     folder = Path(tempfile.mkdtemp(prefix="dlbench-node-")) if save else None
@@ -213,14 +212,13 @@ class RayExecutor:
         if nodes not in ("any", "all"):
             raise UserError(f"--nodes {nodes!r}: choose any (wherever a run fits) or all")
         self.address, self.nodes = address, nodes
-        self.started_here = False
         self._kinds: dict[str, tuple[str, dict[str, Any]]] = {}  # machine key -> (node, fp)
 
     # 1. what the runs are, against what the cluster offers (not this machine)
     def expand(self, runs: list[RunSpec]) -> list[RunSpec]:
         from dlbench.frameworks import installed
 
-        self.started_here = connect(self.address)
+        connect(self.address)
         ray = _ray()
         totals = ray.cluster_resources()
         gpus = int(totals.get("GPU", 0))
@@ -252,8 +250,8 @@ class RayExecutor:
 
     # 2. what is left to run (--resume), per kind of machine with --nodes all
     def pending(self, planned: list[Planned], store, resume: bool) -> tuple[list[_Job], int]:
-        from dlbench.measure.machines import machine_key
         from dlbench.store.db import DONE_STATUSES
+        from dlbench.store.machines import machine_key
 
         if self.nodes == "any":
             done = store.done_run_ids() if resume else set()
@@ -331,7 +329,10 @@ class RayExecutor:
         except ray.exceptions.RayError as exc:
             kind = type(exc).__name__
             why = f"node lost: {kind}: {_first_line(exc)}" if kind in LOST else None
-            return Done(job.planned, _lost(why or f"Ray: {kind}: {_first_line(exc)}"), {})
+            # Pinned to a kind of machine (--nodes all): that kind's fingerprint, so that
+            # --resume knows which run on which machine is still to do.
+            fp = self._kinds[job.machine][1] if job.machine in self._kinds else {}
+            return Done(job.planned, _lost(why or f"Ray: {kind}: {_first_line(exc)}"), fp)
         result, files, times = payload["result"], payload["files"], payload["times"]
         extra: dict[str, Any] = {
             "ray": {
@@ -404,7 +405,7 @@ def node_fingerprints() -> list[tuple[str, dict[str, Any]]]:
 
 def node_kinds() -> dict[str, tuple[str, dict[str, Any]]]:
     """One node of each kind of machine in the cluster: machine key -> (node id, fingerprint)."""
-    from dlbench.measure.machines import machine_key
+    from dlbench.store.machines import machine_key
 
     kinds: dict[str, tuple[str, dict[str, Any]]] = {}
     for node, fp in node_fingerprints():
@@ -414,7 +415,7 @@ def node_kinds() -> dict[str, tuple[str, dict[str, Any]]]:
 
 def cluster_nodes(address: str | None) -> list[dict[str, Any]]:
     """What the cluster offers, node by node (for `dlbench list devices --executor ray`)."""
-    from dlbench.measure.machines import machine_key, machine_label
+    from dlbench.store.machines import machine_key, machine_label
 
     connect(address)
     ray = _ray()
@@ -440,3 +441,22 @@ def cluster_nodes(address: str | None) -> list[dict[str, Any]]:
         return rows
     finally:
         ray.shutdown()
+
+
+def loopback_cluster(workers: int = 2):
+    """A Ray cluster on 127.0.0.1 for tests and benchmarks: a head that takes no run
+    (num_cpus=0, no dashboard) and `workers` nodes of one CPU each offering dlbench_node.
+    `add_worker()` on it adds one more such node."""
+    quiet()
+    from ray.cluster_utils import Cluster
+
+    node = {"node_ip_address": "127.0.0.1", "object_store_memory": 80 * 2**20}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "include_dashboard": False, **node},
+    )
+    cluster.add_worker = lambda: cluster.add_node(num_cpus=1, resources={NODE_RESOURCE: 1}, **node)
+    for _ in range(workers):
+        cluster.add_worker()
+    cluster.wait_for_nodes()
+    return cluster

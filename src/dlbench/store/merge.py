@@ -95,7 +95,7 @@ def _find_folder(weights_path: str, artifacts: Path | None) -> Path | None:
 
 def merge(db_path: Path, other: Path, artifacts: Path | None = None) -> MergeResult:
     """Bring the runs (and GEMM probes) of `other` into `db_path`, in one transaction."""
-    from dlbench.measure.machines import machine_label
+    from dlbench.store.machines import machine_label
 
     check_mergeable(other)
     if db_path.exists() and other.resolve() == db_path.resolve():
