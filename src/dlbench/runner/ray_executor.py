@@ -155,7 +155,7 @@ def _run_on_node(
         os.environ.pop(name, None)
     run = planned.run
     if run.device == "cpu":
-        # Every core of the node, as a local run's adapter takes by default (torch_backend).
+        # Every core of the node, as a local run's adapter takes by default (frameworks/torch).
         run = run.model_copy(update={"threads": run.threads or os.cpu_count() or 1})
     elif run.device.startswith("cuda"):
         run = run.model_copy(update={"device": "cuda:0"})  # the GPU Ray gave this task
