@@ -80,8 +80,9 @@ def main() -> None:
             f"**Ratio of suite wall times (Ray / local): {ratio:.2f}** (expected about "
             "0.5-0.6 with two nodes on 2 cores; above that, the two runs at once compete "
             "with each other and with whatever else runs on the machine).",
-            "Ray's added cost per run (medians): "
-            + table(
+            "Ray's added cost per run (medians; submit to task start: the first run on each "
+            "node, which waited for no other, Ray starting its worker process included):",
+            table(
                 [
                     "submit to task start s",
                     "task start to worker start s",

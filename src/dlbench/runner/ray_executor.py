@@ -54,6 +54,13 @@ def quiet() -> None:
     os.environ.update(QUIET_ENV)
 
 
+def _stay_on_loopback() -> None:
+    """Ray swaps a loopback address for this machine's outward IP (where a cluster bound to
+    127.0.0.1 does not listen); this switch keeps it on loopback. Ray reads it at import, so
+    it must be set before the first `import ray` of the process."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
 def _ray():
     try:
         import ray
@@ -88,9 +95,7 @@ def connect(address: str | None) -> bool:
     quiet()
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address.rpartition(":")[0].strip("[]") in LOOPBACK_HOSTS:
-        # Ray swaps a loopback address for this machine's outward IP (where a cluster bound to
-        # 127.0.0.1 does not listen); this switch, read at import, keeps it on loopback.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        _stay_on_loopback()
     ray = _ray()
     if ray.is_initialized():
         return False
@@ -448,6 +453,7 @@ def loopback_cluster(workers: int = 2):
     (num_cpus=0, no dashboard) and `workers` nodes of one CPU each offering dlbench_node.
     `add_worker()` on it adds one more such node."""
     quiet()
+    _stay_on_loopback()  # the driver may be this very process (a benchmark)
     from ray.cluster_utils import Cluster
 
     node = {"node_ip_address": "127.0.0.1", "object_store_memory": 80 * 2**20}
