@@ -176,6 +176,9 @@ def run(
     quick: bool = False,
     synthetic_if_missing: bool = False,
     progress: bool = True,
+    executor: str = "local",
+    address: str | None = None,
+    nodes: str = "any",
     _name: Namer = keyword_name,
     _console: Any = None,
 ) -> Results:
@@ -186,7 +189,9 @@ def run(
     `tuning` take one value or a list (a list is a matrix: one run per value, every
     combination); the other fields override the suite's value. `repeats` runs each
     configuration that many times (seeds seed..seed+N-1), for a median and an interval.
-    `progress` draws a progress bar per run (in a terminal or in Jupyter).
+    `progress` draws a progress bar per run (in a terminal or in Jupyter). `executor="ray"`
+    sends each run to a Ray cluster (`address`, else RAY_ADDRESS, else a local Ray instance);
+    `nodes="all"` runs each run once on every kind of machine in it (docs/cluster.md).
 
     Every run happens in its own process and is stored in `db` when it ends. Raises
     `UserError` on bad input before anything runs; on Ctrl-C raises `Interrupted` (a
@@ -233,7 +238,14 @@ def run(
         runs, notes = synthetic_stand_ins(runs, data_dir)
         for note in notes:
             console.print(f"[yellow]{escape(note)}[/]")
-    outcome = _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progress)
+    runner = _executor(executor, address, nodes)
+    try:
+        outcome = _execute(
+            runs, db, name, resume, data_dir, timeout_s, save, console, progress, runner
+        )
+    finally:
+        if runner is not None:
+            runner.close()
     if outcome.skipped:
         console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
     return Results.from_ids(db, outcome.row_ids, name=name, all_ok=outcome.all_ok)
@@ -245,7 +257,21 @@ def _make_console():
     return make_console()
 
 
-def _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progress):
+def _executor(name: str, address: str | None, nodes: str):
+    """None (the local executor) or a RayExecutor; the flags only Ray reads are refused without
+    it, so that a typo does not silently run everything here."""
+    if name == "local":
+        if address is not None or nodes != "any":
+            raise UserError("--address and --nodes need --executor ray")
+        return None
+    if name != "ray":
+        raise UserError(f"--executor {name!r}: choose local or ray")
+    from dlbench.runner.ray_executor import RayExecutor
+
+    return RayExecutor(address, nodes)
+
+
+def _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progress, runner=None):
     """execute() with a progress display, and Ctrl-C turned into `Interrupted`."""
     from contextlib import nullcontext
 
@@ -281,6 +307,7 @@ def _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progres
                 timeout_s=timeout_s,
                 save=save,
                 progress=counted,
+                executor=runner,
             )
     except KeyboardInterrupt:
         if counts["todo"] is None:

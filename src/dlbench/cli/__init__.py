@@ -44,6 +44,7 @@ def _register() -> None:
         data,
         faces,
         listing,
+        merge,
         parity,
         probe,
         report,

@@ -97,6 +97,22 @@ def run_cmd(
     wide: bool = typer.Option(
         False, "--wide", help="Every column in the table (default: what fits 100 columns)."
     ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (this machine, one run at a time) or ray (a Ray cluster: docs/cluster.md).",
+    ),
+    address: str = typer.Option(
+        None,
+        "--address",
+        help="--executor ray: the cluster's HOST:PORT (default: RAY_ADDRESS, else a local Ray).",
+    ),
+    nodes: str = typer.Option(
+        "any",
+        "--nodes",
+        help="--executor ray: any (each run wherever it fits) or all (once on every kind of "
+        "machine in the cluster).",
+    ),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
     from dlbench.api import Interrupted, flag_name
@@ -136,6 +152,9 @@ def run_cmd(
             save=not no_save,
             quick=quick,
             synthetic_if_missing=synthetic_if_missing,
+            executor=executor,
+            address=address,
+            nodes=nodes,
             _name=flag_name,
             _console=console,
         )
