@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -24,8 +25,13 @@ def test_there_is_a_suite_per_report():
 def test_suite_parses_and_says_what_it_reproduces(path):
     suite = load_suite(path)
     assert suite.expand()
-    assert suite.description and "Report" in suite.description
-    assert "#" in path.read_text()  # comments: what it reproduces, and what dlbench chose
+    report = path.stem.split("-")[1].upper()  # report-a-mlp: report A
+    assert suite.description and f"Report {report}" in suite.description
+    # The comments say what the report did, with its figures, beside what dlbench chose.
+    comments = [ln.split("#", 1)[1] for ln in path.read_text().splitlines() if "#" in ln]
+    said = " ".join(comments)
+    assert re.search(r"\breport\b", said, re.IGNORECASE), f"{path.name}: no word on the report"
+    assert re.search(r"\d", said), f"{path.name}: no figure of the report in its comments"
 
 
 @pytest.mark.slow
