@@ -123,6 +123,7 @@ def test_show(cli, device_db):
 
 
 @needs_torch
+@pytest.mark.slow
 def test_probe_and_time_to_target_end_to_end(cli, tmp_path):
     db = str(tmp_path / "e.sqlite")
     probe = cli("probe", "--device", "cpu", "--db", db)
