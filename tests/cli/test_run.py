@@ -16,7 +16,11 @@ from tests.conftest import FASHION, FASHION_MISSING, HAS_FASHION, needs_torch, r
 
 pytestmark = needs_torch
 
-QUICK = ["--dataset", "digits", "--epochs", "2", "--framework", "torch", "--device", "cpu"]
+# One thread: as fast for these small runs on an idle machine, far faster on a busy one.
+QUICK = [
+    *("--dataset", "digits", "--epochs", "2", "--framework", "torch", "--device", "cpu"),
+    *("--threads", "1"),
+]
 
 
 def _fingerprint(db: Path) -> str:
@@ -177,7 +181,8 @@ def test_failed_runs_are_results_and_exit_1(cli, tmp_path):
     suite = _bad_suite(
         tmp_path,
         (
-            "defaults: {dataset: digits, epochs: 3, framework: torch, device: cpu, model: a-mlp}\n"
+            "defaults: {dataset: digits, epochs: 3, framework: torch, device: cpu, model: a-mlp,"
+            " threads: 1}\n"
             "matrix:\n  lr: [1000000.0, 0.1]\n  optimizer: [sgd]\n"
         ),
     )
@@ -197,7 +202,7 @@ def test_kill_then_resume(tmp_path):
         tmp_path,
         (
             "defaults: {dataset: digits, epochs: 6, framework: torch, device: cpu, model: a-mlp,"
-            " batch_size: 16}\nmatrix:\n  seed: [1, 2, 3]\n"
+            " batch_size: 16, threads: 1}\nmatrix:\n  seed: [1, 2, 3]\n"
         ),
     )
     db = tmp_path / "r.sqlite"

@@ -42,6 +42,8 @@ def test_train_face_cnn_and_predict_people(tmp_path):
             "3",
             "--batch-size",
             "8",
+            "--threads",
+            "1",
             "--db",
             str(db),
         ],

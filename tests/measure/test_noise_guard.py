@@ -25,6 +25,8 @@ def test_busy_machine_flags_the_run(tmp_path, cli, busy_core):
         "torch",
         "--device",
         "cpu",
+        "--threads",
+        "1",
         "--no-save",
         "--db",
         str(db),

@@ -67,7 +67,10 @@ def quick_runs(tmp_path_factory) -> QuickRuns:
     root = tmp_path_factory.mktemp("suites")
     started = []
     for i in range(PROCESSES):
-        part = [r.model_dump(mode="json") for r in runs[i::PROCESSES]]
+        # One thread each, as PROCESSES of them share the cores (a suite that sets none).
+        part = [
+            {**r.model_dump(mode="json"), "threads": r.threads or 1} for r in runs[i::PROCESSES]
+        ]
         suite = root / f"pairs-{i}.yaml"
         suite.write_text(yaml.safe_dump({"name": f"suite pairs {i}", "runs": part}))
         db, log = root / f"q{i}.sqlite", root / f"q{i}.log"
