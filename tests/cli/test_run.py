@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FASHION, needs_torch
+from tests.conftest import FASHION, FASHION_MISSING, HAS_FASHION, needs_torch, run_script
 
 pytestmark = needs_torch
 
-QUICK = ["--dataset", "digits", "--epochs", "2", "--framework", "torch", "--device", "cpu"]
+# One thread: as fast for these small runs on an idle machine, far faster on a busy one.
+QUICK = [
+    *("--dataset", "digits", "--epochs", "2", "--framework", "torch", "--device", "cpu"),
+    *("--threads", "1"),
+]
 
 
 def _fingerprint(db: Path) -> str:
@@ -28,7 +32,8 @@ def _fingerprint(db: Path) -> str:
 
 @pytest.fixture(scope="module")
 def stored_db(tmp_path_factory):
-    """A database holding one finished run, made once."""
+    """A database holding one finished run, made once (by a child process: tests using it are
+    slow)."""
     folder = tmp_path_factory.mktemp("db")
     out = subprocess.run(
         [
@@ -51,6 +56,7 @@ def stored_db(tmp_path_factory):
     return folder / "r.sqlite"
 
 
+@pytest.mark.slow
 def test_run_prints_table_and_stores(stored_db, cli, tmp_path):
     out = cli("results", "--db", str(stored_db), "--format", "csv")
     assert out.returncode == 0, out.stderr
@@ -133,13 +139,14 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_one_line_exit_2_db_unchanged(case, stored_db, cli, tmp_path):
-    if case == "truncated dataset" and not FASHION.exists():
-        pytest.skip("needs Debian's dataset-fashion-mnist")
+def test_bad_input_one_line_exit_2_db_unchanged(case, synthetic_db, cli, tmp_path):
+    """Refused before anything trains, and the database of stored runs is left as it was."""
+    if case == "truncated dataset" and not HAS_FASHION:
+        pytest.skip(FASHION_MISSING)
     args, pattern = BAD_INPUTS[case]
     args = args(tmp_path) if callable(args) else args
     db = tmp_path / "copy.sqlite"
-    db.write_bytes(stored_db.read_bytes())
+    db.write_bytes(synthetic_db.read_bytes())
     before = _fingerprint(db)
     out = cli("run", *args, "--db", str(db), timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)
@@ -168,12 +175,14 @@ def test_db_that_is_not_ours_is_never_touched(content, cli, tmp_path):
     assert _fingerprint(db) == before
 
 
+@pytest.mark.slow
 def test_failed_runs_are_results_and_exit_1(cli, tmp_path):
     """A diverging run is stored with its status; the suite goes on; the exit code is 1."""
     suite = _bad_suite(
         tmp_path,
         (
-            "defaults: {dataset: digits, epochs: 3, framework: torch, device: cpu, model: a-mlp}\n"
+            "defaults: {dataset: digits, epochs: 3, framework: torch, device: cpu, model: a-mlp,"
+            " threads: 1}\n"
             "matrix:\n  lr: [1000000.0, 0.1]\n  optimizer: [sgd]\n"
         ),
     )
@@ -186,13 +195,14 @@ def test_failed_runs_are_results_and_exit_1(cli, tmp_path):
     assert "smaller learning rate" in message
 
 
+@pytest.mark.slow
 def test_kill_then_resume(tmp_path):
     """SIGKILL the suite after its first stored run; --resume keeps it and does the rest."""
     suite = _bad_suite(
         tmp_path,
         (
             "defaults: {dataset: digits, epochs: 6, framework: torch, device: cpu, model: a-mlp,"
-            " batch_size: 16}\nmatrix:\n  seed: [1, 2, 3]\n"
+            " batch_size: 16, threads: 1}\nmatrix:\n  seed: [1, 2, 3]\n"
         ),
     )
     db = tmp_path / "r.sqlite"
@@ -242,13 +252,12 @@ def test_help_imports_no_framework():
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    out = run_script(code, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "run" in out.stdout and "results" in out.stdout
 
 
+@pytest.mark.slow
 def test_table_warns_when_runs_differ_in_lr(stored_db, cli, tmp_path):
     db = tmp_path / "two.sqlite"
     db.write_bytes(stored_db.read_bytes())
@@ -258,6 +267,7 @@ def test_table_warns_when_runs_differ_in_lr(stored_db, cli, tmp_path):
     assert "fairness: runs differ in lr (0.001 in run 1; 0.01 in run 2)" in table.stdout
 
 
+@pytest.mark.slow
 def test_tuning_list_makes_one_run_per_tuning(cli, tmp_path):
     """`--tuning default,tuned` is a matrix like --framework a,b: one run each, shown apart."""
     db = tmp_path / "tunings.sqlite"

@@ -19,6 +19,7 @@ def test_probe_in_process():
     assert record["library"].startswith("torch ")
 
 
+@pytest.mark.slow  # a child process per library
 def test_probe_subprocess_and_peak(tmp_path):
     from dlbench.runner.probe import libraries, run_probe
     from dlbench.store.db import Store

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from dlbench.report.html import build_report
-from tests.report.helpers import real_db
 
 CHROMIUM = os.environ.get("DLBENCH_CHROMIUM", "/usr/bin/chromium")
 FLAGS = (
@@ -53,10 +52,13 @@ window.addEventListener("load", function () {
 });
 </script>"""
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None,
-    reason=f"no Chromium at {CHROMIUM} (Debian: apt install chromium)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None,
+        reason=f"no Chromium at {CHROMIUM} (Debian: apt install chromium)",
+    ),
+    pytest.mark.slow,  # the database is trained in a child process
+]
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,8 +77,8 @@ def _console(stderr: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
 
 
-def test_report_in_headless_chromium(tmp_path_factory):
-    db = real_db(tmp_path_factory)
+def test_report_in_headless_chromium(trained_db, tmp_path_factory):
+    db = trained_db.path
     out_dir = tmp_path_factory.mktemp("browser")
     report = out_dir / "report.html"
     result = build_report(db, report)
