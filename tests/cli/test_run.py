@@ -318,6 +318,7 @@ def test_bad_flag_value_names_the_flag_not_the_default_suite(cli, tmp_path):
     assert not (tmp_path / "r.sqlite").exists()
 
 
+@pytest.mark.slow  # trains in a child process until interrupted
 def test_ctrl_c_says_what_was_stored_and_how_to_finish(tmp_path):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) after the first stored run:
     exit 130, the finished runs kept, no worker left, and one line saying how to finish."""

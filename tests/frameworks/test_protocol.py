@@ -115,6 +115,7 @@ def _check_in_child(framework: str) -> list[str]:
     return json.loads(lines[-1].removeprefix("PROTOCOL "))
 
 
+@pytest.mark.slow  # imports each framework in a child process
 @pytest.mark.parametrize("framework", ["torch", "keras-jax"])
 def test_adapter_implements_the_protocol(framework):
     if missing_packages(framework):
