@@ -10,8 +10,6 @@ import typer
 from dlbench.cli import app
 from dlbench.errors import UserError
 
-LIST_FIELDS = ("model", "dataset", "framework", "device")  # comma lists become matrix entries
-
 
 def _split(value: str | None) -> list[str] | None:
     if value is None:

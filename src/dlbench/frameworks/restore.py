@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from dlbench.errors import UserError
+from dlbench.errors import UserError, exception_line
 
 EVALUATIONS_DIR = "evaluations"  # inside a run's artifacts folder, one JSON per dataset
 FEATUREMAPS_DIR = "featuremaps"
@@ -226,10 +226,9 @@ def restore(
     try:
         trainer.load(weights)
     except Exception as exc:  # noqa: BLE001 - a mismatch or a damaged file, said in one line
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise UserError(
             f"run {row.id}: the weights in {weights} do not fit the model rebuilt for input "
-            f"{c}x{h}x{w} ({type(exc).__name__}: {first})"
+            f"{c}x{h}x{w} ({exception_line(exc, 300)})"
         ) from None
     norm_stats = (row["extra"] or {}).get("norm_stats")
     return RestoredModel(row.id, run, trainer, class_names, shape, folder, data_dir, norm_stats)

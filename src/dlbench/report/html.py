@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbench.errors import UserError
+from dlbench.report.text import pct
 from dlbench.store.db import RunRow
 
 FILES_MARK = ".dlbench-report"  # marks a figures folder as ours, so a new report may clear it
@@ -118,14 +119,6 @@ def run_label(r: RunRow) -> str:
     )
 
 
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f}%"
-
-
-def _sec(v: float | None, digits: int = 3) -> str:
-    return "n/a" if v is None else f"{v:.{digits}g}"
-
-
 def _dataset_name(r: RunRow) -> str:
     return str(r["dataset"])
 
@@ -204,9 +197,7 @@ def _summary(rows: list[RunRow]) -> Section:
     for line in notes(rows):
         (s.warn if line in warned else s.note)(line)
     warnings = fairness(rows)
-    if warnings is None:
-        s.note("fairness checks are not available in this dlbench version")
-    elif warnings:
+    if warnings:
         for w in warnings:
             s.warn(w)
     else:
@@ -214,13 +205,10 @@ def _summary(rows: list[RunRow]) -> Section:
     return s
 
 
-def fairness(rows: list[RunRow]) -> list[str] | None:
-    """Warnings from report/fairness.py for the runs compared by device and by framework;
-    None when that module is absent."""
-    try:
-        from dlbench.report.fairness import fairness_warnings
-    except ImportError:
-        return None
+def fairness(rows: list[RunRow]) -> list[str]:
+    """Warnings from report/fairness.py for the runs compared by device and by framework."""
+    from dlbench.report.fairness import fairness_warnings
+
     out: list[str] = []
     for compared in ("device", "framework"):
         for w in fairness_warnings(rows, compared) or []:
@@ -360,7 +348,7 @@ def _time_to_accuracy(rows: list[RunRow], figs: _Figures) -> Section:
                         r["dataset"],
                         r["framework"],
                         r["device"],
-                        _pct(r["target_acc"]),
+                        pct(r["target_acc"]),
                         str(r["target_on"] or ""),
                         "not reached" if r["tta_epoch"] is None else str(r["tta_epoch"]),
                         "n/a" if r["tta_s"] is None else f"{r['tta_s']:.2f}",
@@ -484,14 +472,14 @@ def _evaluation(s: Section, r: RunRow, ev: dict, figs: _Figures, draw: Callable)
         f"Run {r.id} ({r['model']}, trained on {r['dataset']}) evaluated on {ev['dataset']} "
         f"({ev.get('split', 'test')} split, {ev['samples']} images): rows are the dataset's "
         f"{len(names)} classes, columns the model's {len(model_names)}; {how}. "
-        f"Accuracy {_pct(ev.get('accuracy'))} over all images"
+        f"Accuracy {pct(ev.get('accuracy'))} over all images"
     )
     if unknown:
         text += (
             f"; the model does not know {', '.join(unknown)}, so every image of "
             f"{'that class' if len(unknown) == 1 else 'those classes'} counts as wrong "
             f"(accuracy over the {ev.get('known_samples')} images of known classes: "
-            f"{_pct(ev.get('accuracy_known'))})."
+            f"{pct(ev.get('accuracy_known'))})."
         )
     else:
         text += "."

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dlbench.errors import UserError
+from dlbench.errors import UserError, last_line
 from dlbench.spec.run import RunSpec
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -36,7 +36,6 @@ class Planned:
     params_excl_bn: int
     macs: int
     train_flops_per_sample: int = 0  # forward and backward (measure/work.py)
-    skip: bool = False  # already done (resume)
 
 
 @dataclass
@@ -206,8 +205,7 @@ def run_one(
         proc.wait()
         if result is None:
             log.seek(0)
-            lines = [ln for ln in log.read().strip().splitlines() if ln.strip()]
-            why = lines[-1] if lines else "no output"
+            why = last_line(log.read())
             sig = -proc.returncode if proc.returncode and proc.returncode < 0 else None
             status = "oom" if sig == 9 else "failed"
             what = f"killed by signal {sig}" if sig else f"exited with code {proc.returncode}"

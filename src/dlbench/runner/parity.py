@@ -27,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from dlbench.errors import UserError
+from dlbench.errors import UserError, exception_line
+from dlbench.frameworks import REGISTRY
 from dlbench.spec.layers import BatchNorm, Dropout, ModelSpec, summarize
 from dlbench.spec.run import RunSpec
 
 REFERENCE = "torch"
-FRAMEWORKS = ("torch", "keras-tf", "keras-jax", "keras-torch")  # torch-compile on request
+# Every framework but the variants (torch-compile: on request), in the registry's order.
+FRAMEWORKS = tuple(name for name, fw in REGISTRY.items() if not fw.variant)
 DEFAULT_STEPS = 10
 DEFAULT_LR = 0.01  # the losses move within ten steps; larger rates make batch-norm nets chaotic
 DEFAULT_TOLERANCE = 1e-4  # largest relative difference from torch's loss, at any step
@@ -342,8 +344,7 @@ def step_losses(runs: list[RunSpec], steps: int, data_dir: str | None) -> dict[s
         except UserError as exc:
             out[run.run_id] = str(exc)
         except Exception as exc:  # noqa: BLE001 - reported with the other frameworks' results
-            first = (str(exc).strip().splitlines() or [""])[0]
-            out[run.run_id] = f"{type(exc).__name__}: {first}"[:300]
+            out[run.run_id] = exception_line(exc, 300)
     return out
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from functools import cache
 
-from dlbench.errors import UserError
+from dlbench.errors import UserError, last_line
 from dlbench.frameworks import entry, missing_packages
 from dlbench.frameworks.base import DeviceInfo
 
@@ -59,8 +59,7 @@ def run_python(
     except subprocess.TimeoutExpired:
         return "", f"timed out after {timeout_s:.0f} s"
     if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return out.stdout, f"exited with code {out.returncode}: {last}"
+        return out.stdout, f"exited with code {out.returncode}: {last_line(out.stderr)}"
     return out.stdout, None
 
 

@@ -94,7 +94,7 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
     """Load, build, train, test; returns the result record (also on failure)."""
     t_start = time.perf_counter()
     from dlbench.data import load_dataset, normalize, split_validation
-    from dlbench.errors import UserError
+    from dlbench.errors import UserError, exception_line
     from dlbench.frameworks import adapter
     from dlbench.frameworks.base import PreparedData, confusion_matrix
     from dlbench.measure import peak_rss_bytes
@@ -220,8 +220,7 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         result["message"] = str(exc)
     except BaseException as exc:  # noqa: BLE001 - every failure is a result
         result["status"] = _status_of(exc)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        result["message"] = f"{type(exc).__name__}: {first}"[:500]
+        result["message"] = exception_line(exc)
         traceback.print_exc(file=sys.stderr)
     result["peak_rss_bytes"] = peak_rss_bytes()
     result["wall_s"] = time.perf_counter() - t_start
