@@ -5,7 +5,7 @@ or both. Conditions on one field are alternatives (`framework=torch,framework=ke
 conditions on different fields must all hold; ids, when given, must hold too. A value may use
 shell wildcards (`model=b-cnn-*`). Fields are the stored columns (model, dataset, framework,
 device, status, ...) and the run spec's keys (lr, normalize, batch_size, ...), looked up as
-`compare` does (report/stats.py `spec_field`: `seed` is the spec's, shared by repeats).
+`compare` does (report/stats.py `spec_field`).
 """
 
 from __future__ import annotations

@@ -182,9 +182,10 @@ def metric_value(row: RunRow, metric: str) -> Any:
 
 
 def spec_field(row: RunRow, name: str) -> Any:
-    """A field of the run, the one lookup of compare, --runs and reproduction: its spec first
-    (any RunSpec field, those left out at their default read as it; `seed` is the spec's, which
-    repeats share), then its stored columns. `model` is the model's name, `machine` the host."""
+    """A field of the run, the one lookup of compare, --runs and reproduction: a stored column
+    that holds a value (what the run did: `seed` is the seed it used, the spec's + repeat),
+    else its spec (any RunSpec field; one left out at its default reads as that default).
+    `model` is the model's name, `machine` the host, `id` the row id."""
     spec = row.spec
     if name == "id":
         return row.id
@@ -193,6 +194,8 @@ def spec_field(row: RunRow, name: str) -> Any:
     if name == "machine":
         fp = row["fingerprint"] or {}
         return fp.get("hostname")
+    if name not in ("spec", "extra") and row[name] is not None:
+        return row[name]
     found, value = stored_value(spec, name) if spec else (False, None)
     if found:
         return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
