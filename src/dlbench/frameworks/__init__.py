@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 from dlbench.errors import UserError
+
+if TYPE_CHECKING:
+    from dlbench.frameworks.base import Adapter
 
 
 @dataclass(frozen=True)
@@ -24,33 +27,31 @@ class FrameworkEntry:
 
 
 REGISTRY: dict[str, FrameworkEntry] = {
-    "torch": FrameworkEntry(
-        "torch", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'"
-    ),
+    "torch": FrameworkEntry("torch", "torch", ("torch",), install="pip install 'dlbench[torch]'"),
     "torch-compile": FrameworkEntry(
         "torch-compile",
-        "torch_backend",
+        "torch",
         ("torch",),
         install="pip install 'dlbench[torch]'",
         variant=True,
     ),
     "keras-tf": FrameworkEntry(
         "keras-tf",
-        "keras_backend",
+        "keras",
         ("keras", "tensorflow"),
         {"KERAS_BACKEND": "tensorflow"},
         "pip install 'dlbench[keras]'",
     ),
     "keras-jax": FrameworkEntry(
         "keras-jax",
-        "keras_backend",
+        "keras",
         ("keras", "jax"),
         {"KERAS_BACKEND": "jax"},
         "pip install 'dlbench[keras]'",
     ),
     "keras-torch": FrameworkEntry(
         "keras-torch",
-        "keras_backend",
+        "keras",
         ("keras", "torch"),
         {"KERAS_BACKEND": "torch"},
         "pip install 'dlbench[keras,torch]'",
@@ -77,10 +78,11 @@ def installed() -> list[str]:
     return [n for n, fw in REGISTRY.items() if not fw.variant and not missing_packages(n)]
 
 
-def adapter(name: str) -> ModuleType:
-    """Import the adapter (and so the framework). Call only in a run's own process."""
+def adapter(name: str) -> Adapter:
+    """Import the adapter (and so the framework). Call only in a run's own process.
+    It implements `frameworks.base.Adapter` (tests/frameworks/test_protocol.py checks)."""
     fw = entry(name)
     missing = missing_packages(name)
     if missing:
         raise UserError(f"{name} needs {', '.join(missing)}, which is not installed: {fw.install}")
-    return importlib.import_module(f"dlbench.frameworks.{fw.module}")
+    return cast("Adapter", importlib.import_module(f"dlbench.frameworks.{fw.module}"))
