@@ -47,7 +47,7 @@ def runs(specs: list[dict[str, Any]], timeout_s: float = 900) -> list[dict[str, 
             out = execute(
                 [make_run(spec)], Path(tmp) / "bench.sqlite", save=False, timeout_s=timeout_s
             )
-            row = out.results[0]
+            row = out.results[0].columns()
             row["loadavg_before"], row["loadavg_after"] = before, load()
             print(
                 f"  {spec} -> {row['status']} steady {row.get('steady_epoch_s')} s (load {before})",

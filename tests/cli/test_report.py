@@ -211,3 +211,42 @@ def test_predict_unreadable_image(db, ids, tmp_path, trained_db):
     code, _, err = invoke("predict", ids["a-mlp@digits"], bad, "--db", db)
     assert code == 2 and "not an image" in err
     assert trained_db.folder.exists()
+
+
+FRAMEWORK_MODULES = ("torch", "keras", "tensorflow", "jax")
+_FRESH = """
+import json, sys
+from pathlib import Path
+from dlbench.cli import main
+from dlbench.report.html import build_report
+
+db, out = Path(sys.argv[1]), Path(sys.argv[2])
+build_report(db, out)
+main(["results", "--db", str(db)])
+print("IMPORTED " + json.dumps([m for m in %r if m in sys.modules]))
+"""
+
+
+def test_report_and_results_import_no_framework(db, tmp_path):
+    """In a fresh interpreter, the HTML report (sample grids included: their models predict in
+    a child process) and `dlbench results` leave torch, keras, tensorflow and jax unimported."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "fresh.html"
+    code = _FRESH % (FRAMEWORK_MODULES,)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(db), str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = json.loads(proc.stdout.split("IMPORTED ", 1)[1])
+    assert imported == []
+    html = out.read_text()
+    assert "samples-digits" in html  # a model did predict, in its own process
+    assert "a-mlp" in proc.stdout  # the results table

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlbench.runner.execute import Planned
 from dlbench.runner.execute import Progress as Callbacks
+from dlbench.store.record import RunRecord
 
 
 class RunProgress:
@@ -67,7 +68,7 @@ class RunProgress:
                 f"({e['epoch_s']:.1f} s)",
             )
 
-    def done(self, p: Planned, row: dict[str, Any]) -> None:
+    def done(self, p: Planned, row: RunRecord) -> None:
         self.bar.remove_task(self.task)
         status = row["status"]
         if status == "finished":

@@ -95,7 +95,9 @@ def predict_cmd(
     data_dir: Path = typer.Option(None, "--data-dir", help=DATA_HELP),
 ) -> None:
     """Predict the class of each image with a run's trained model."""
-    from dlbench.frameworks.restore import find_run, read_images, restore
+    from dlbench.data.images import read_images
+    from dlbench.frameworks.restore import restore
+    from dlbench.store.artifacts import find_run
 
     row = find_run(db, run)
     model = restore(row, db, data_dir=data_dir)
@@ -132,8 +134,9 @@ def featuremaps_cmd(
     data_dir: Path = typer.Option(None, "--data-dir", help=DATA_HELP),
 ) -> None:
     """Draw the feature maps of a CNN run's convolution layers for chosen test samples."""
-    from dlbench.frameworks.restore import FEATUREMAPS_DIR, find_run, restore
+    from dlbench.frameworks.restore import restore
     from dlbench.report.featuremaps import parse_samples, write_feature_maps
+    from dlbench.store.artifacts import FEATUREMAPS_DIR, find_run
 
     chosen = parse_samples(samples)
     wanted = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
@@ -160,7 +163,8 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a run's trained model on another dataset, whose classes may differ."""
     from dlbench.cli.console import make_console
-    from dlbench.frameworks.restore import evaluate_dataset, find_run, restore, save_evaluation
+    from dlbench.frameworks.restore import evaluate_dataset, restore, save_evaluation
+    from dlbench.store.artifacts import find_run
 
     row = find_run(db, run)
     model = restore(row, db, data_dir=data_dir)

@@ -24,11 +24,14 @@ from dlbench.data import folder, synthetic
 from dlbench.data.catalog import ALIASES, BUILTINS
 from dlbench.data.dataset import Dataset, DatasetInfo, check_limit
 from dlbench.data.locations import not_found_message, search
+from dlbench.data.prepared import PreparedData, prepare
 from dlbench.data.transforms import NORMALIZE_MODES, normalize, split_validation
 from dlbench.errors import UserError
 
 __all__ = [
     "NORMALIZE_MODES",
+    "PreparedData",
+    "prepare",
     "Dataset",
     "DatasetInfo",
     "dataset_info",

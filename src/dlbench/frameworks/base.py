@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dlbench.data.prepared import PreparedData  # defined in data/ (below), re-exported here
 from dlbench.errors import UserError
 from dlbench.measure.clock import SyncClock
 from dlbench.spec.layers import Act, Conv2d, Dense, Dropout, ModelSpec
@@ -39,25 +40,6 @@ class DeviceInfo:
     name: str = ""  # CPU model or GPU name
     memory_bytes: int | None = None
     reason: str = ""  # why it is missing, when it is
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """Normalised float32 arrays, channels last (N, H, W, C), and int64 labels."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    class_names: tuple[str, ...]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        _, h, w, c = self.x_train.shape
-        return (c, h, w)
 
 
 @dataclass

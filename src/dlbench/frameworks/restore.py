@@ -19,9 +19,7 @@ This module imports no framework itself; `adapter()` imports the run's, when it 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,58 +28,41 @@ from typing import Any
 
 import numpy as np
 
-from dlbench.errors import UserError
+from dlbench.data.images import fit_images, read_images
+from dlbench.errors import UserError, exception_line
+from dlbench.store.artifacts import (
+    FEATUREMAPS_DIR,
+    artifacts_dir,
+    find_run,
+    stored_spec,
+    weights_file,
+)
+from dlbench.store.evaluations import (
+    EVALUATION_KIND,
+    dataset_slug,
+    evaluation_record,
+    map_classes,
+)
+from dlbench.store.evaluations import save_evaluation as _save
 
-EVALUATIONS_DIR = "evaluations"  # inside a run's artifacts folder, one JSON per dataset
-FEATUREMAPS_DIR = "featuremaps"
-EVALUATION_KIND = "dlbench-evaluation"
-
-
-# -- finding a run and its files --------------------------------------------------------------
-def find_run(db: Path, run: int):
-    """The stored run with row id `run` (as the results table prints it)."""
-    from dlbench.store.db import Store
-
-    with Store(db, readonly=True) as store:
-        rows = store.runs("id = ?", (int(run),))
-    if not rows:
-        raise UserError(f"{db} has no run {run}; `dlbench results --db {db}` lists the run ids")
-    return rows[0]
-
-
-def artifacts_dir(row, db: Path | None) -> Path | None:
-    """The run's artifacts folder: where its weights are, or the same folder name beside the
-    database when the database and its artifacts were moved together; None without weights."""
-    stored = row["weights_path"]
-    if not stored:
-        return None
-    folder = Path(stored).parent
-    if folder.is_dir():
-        return folder
-    if db is not None:
-        moved = Path(db).resolve().parent / f"{Path(db).stem}-artifacts" / folder.name
-        if moved.is_dir():
-            return moved
-    return folder
-
-
-def weights_file(row, db: Path | None) -> Path:
-    """The run's weights file, or a UserError that says why there is none."""
-    if row["status"] != "finished":
-        raise UserError(f"run {row.id} is {row['status']}: only finished runs keep a model")
-    folder = artifacts_dir(row, db)
-    if folder is None:
-        raise UserError(
-            f"run {row.id} kept no weights (it ran with --no-save, or before dlbench saved "
-            "models); run it again without --no-save"
-        )
-    path = folder / Path(row["weights_path"]).name
-    if not path.exists():
-        raise UserError(
-            f"run {row.id}: its weights {row['weights_path']} are gone; keep the "
-            "<db>-artifacts folder beside the database"
-        )
-    return path
+# Re-exported: the artifacts layout and the evaluation records are the store's
+# (store/artifacts.py, store/evaluations.py); the CLI's model commands reach them from here.
+__all__ = [
+    "FEATUREMAPS_DIR",
+    "RestoredModel",
+    "artifacts_dir",
+    "dataset_slug",
+    "evaluate_dataset",
+    "evaluation_record",
+    "find_run",
+    "fit_images",
+    "import_adapter",
+    "map_classes",
+    "read_images",
+    "restore",
+    "save_evaluation",
+    "weights_file",
+]
 
 
 def run_spec_of(spec: dict[str, Any], where: str):
@@ -98,14 +79,6 @@ def run_spec_of(spec: dict[str, Any], where: str):
             validation_message(exc, where)
             + " (stored by another dlbench version? install the version that trained it)"
         ) from None
-
-
-def _stored_spec(row, folder: Path | None) -> dict[str, Any]:
-    if row.spec:
-        return row.spec
-    if folder is not None and (folder / "spec.json").exists():
-        return json.loads((folder / "spec.json").read_text())
-    raise UserError(f"run {row.id} stored no spec, so its model cannot be rebuilt")
 
 
 # -- the framework ----------------------------------------------------------------------------
@@ -209,27 +182,21 @@ def restore(
     row, db: Path | None, *, data_dir: Path | None = None, device: str = "cpu"
 ) -> RestoredModel:
     """Rebuild a finished run's model on `device` and load its trained weights."""
-    from dlbench.frameworks.base import PreparedData
+    from dlbench.data import PreparedData
 
     weights = weights_file(row, db)
     folder = weights.parent
-    run = run_spec_of(_stored_spec(row, folder), f"run {row.id}'s stored spec")
+    run = run_spec_of(stored_spec(row, folder), f"run {row.id}'s stored spec")
     shape, class_names = _shape_and_classes(row, run, data_dir)
     backend = import_adapter(run.framework)
     c, h, w = shape
-    empty = np.zeros((0, h, w, c), np.float32)
-    no_labels = np.zeros(0, np.int64)
-    data = PreparedData(
-        empty, no_labels, empty, no_labels, empty, no_labels, len(class_names), class_names
-    )
-    trainer = backend.Trainer(run, data, device)
+    trainer = backend.Trainer(run, PreparedData.empty(shape, class_names), device)
     try:
         trainer.load(weights)
     except Exception as exc:  # noqa: BLE001 - a mismatch or a damaged file, said in one line
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise UserError(
             f"run {row.id}: the weights in {weights} do not fit the model rebuilt for input "
-            f"{c}x{h}x{w} ({type(exc).__name__}: {first})"
+            f"{c}x{h}x{w} ({exception_line(exc, 300)})"
         ) from None
     norm_stats = (row["extra"] or {}).get("norm_stats")
     return RestoredModel(row.id, run, trainer, class_names, shape, folder, data_dir, norm_stats)
@@ -256,88 +223,7 @@ def _shape_and_classes(row, run, data_dir: Path | None) -> tuple[tuple[int, int,
     return tuple(int(s) for s in shape), tuple(str(n) for n in names)
 
 
-# -- images -----------------------------------------------------------------------------------
-def read_images(paths: list[Path]) -> list[np.ndarray]:
-    """Decode image files as the folder datasets do (gray or RGB uint8, HWC)."""
-    from dlbench.data.folder import decode
-
-    out = []
-    for p in paths:
-        if not Path(p).is_file():
-            raise UserError(f"image {p} does not exist")
-        img = decode(Path(p))
-        if img is None:
-            raise UserError(f"{p} is not an image OpenCV can read; give PNG or JPEG files")
-        out.append(img)
-    return out
-
-
-def fit_images(
-    images: np.ndarray | list[np.ndarray], input_shape: tuple[int, int, int]
-) -> np.ndarray:
-    """uint8 HWC images -> one uint8 NHWC array at (C, H, W): gray or RGB, resized with
-    INTER_AREA, as folder datasets load them."""
-    from dlbench.data.folder import fit_image
-
-    c, h, w = input_shape
-    color = "gray" if c == 1 else "rgb"
-    if isinstance(images, np.ndarray) and images.shape[1:] == (h, w, c):
-        return images
-    out = np.empty((len(images), h, w, c), np.uint8)
-    for i, img in enumerate(images):
-        img = img if img.ndim == 3 else img[..., None]
-        out[i] = fit_image(img, (h, w), color)
-    return out
-
-
 # -- evaluation on another dataset ------------------------------------------------------------
-def map_classes(
-    dataset_names: tuple[str, ...], model_names: tuple[str, ...]
-) -> tuple[list[int | None], str]:
-    """For each dataset class, the model class it is (None: unknown to the model).
-
-    By name (ignoring case and surrounding spaces) when any name matches; otherwise by
-    position, dataset class i being model class i. Returns (mapping, "name" or "index")."""
-
-    def key(s: str) -> str:
-        return s.strip().casefold()
-
-    model_index = {key(n): i for i, n in enumerate(model_names)}
-    if any(key(n) in model_index for n in dataset_names):
-        return [model_index.get(key(n)) for n in dataset_names], "name"
-    return [i if i < len(model_names) else None for i in range(len(dataset_names))], "index"
-
-
-def evaluation_record(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    dataset_names: tuple[str, ...],
-    model_names: tuple[str, ...],
-) -> dict[str, Any]:
-    """Confusion (rows: the dataset's classes, columns: the model's classes) and accuracies.
-
-    A sample of a class the model does not know is always wrong: the model cannot answer it.
-    `accuracy` counts every sample; `accuracy_known` only those of classes the model knows."""
-    mapping, mode = map_classes(dataset_names, model_names)
-    cm = np.zeros((len(dataset_names), len(model_names)), np.int64)
-    np.add.at(cm, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
-    correct = sum(int(cm[i, m]) for i, m in enumerate(mapping) if m is not None)
-    known = sum(int(cm[i].sum()) for i, m in enumerate(mapping) if m is not None)
-    total = int(cm.sum())
-    return {
-        "class_names": list(dataset_names),
-        "model_class_names": list(model_names),
-        "mapping": mapping,
-        "mapping_mode": mode,
-        "unknown_classes": [n for n, m in zip(dataset_names, mapping, strict=True) if m is None],
-        "confusion": cm.tolist(),
-        "samples": total,
-        "known_samples": known,
-        "accuracy": correct / total if total else None,
-        "accuracy_known": correct / known if known else None,
-    }
-
-
 def evaluate_dataset(
     model: RestoredModel, dataset: str, split: str = "auto", data_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -377,34 +263,7 @@ def evaluate_dataset(
     }
 
 
-def dataset_slug(dataset: str) -> str:
-    """A file name for a dataset string: readable, and unique by a short hash of the whole."""
-    import hashlib
-
-    readable = re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-")[:60] or "dataset"
-    return f"{readable}-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}"
-
-
 def save_evaluation(model: RestoredModel, record: dict[str, Any]) -> Path:
+    """Keep `record` in the model's run's artifacts folder."""
     assert model.artifacts is not None
-    folder = model.artifacts / EVALUATIONS_DIR
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{dataset_slug(record['dataset'])}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
-def load_evaluations(row, db: Path | None) -> list[dict[str, Any]]:
-    """The evaluations stored in a run's artifacts folder (none when it has no folder)."""
-    folder = artifacts_dir(row, db)
-    if folder is None or not (folder / EVALUATIONS_DIR).is_dir():
-        return []
-    out = []
-    for path in sorted((folder / EVALUATIONS_DIR).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(record, dict) and record.get("kind") == EVALUATION_KIND:
-            out.append(record)
-    return out
+    return _save(model.artifacts, record)

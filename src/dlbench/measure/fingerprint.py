@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import dlbench
+from dlbench.version import __version__
 
 LIBRARIES = (
     "numpy",
@@ -42,7 +42,7 @@ def cpu_model() -> str:
 
 
 def _git_commit() -> str | None:
-    src = Path(dlbench.__file__).resolve().parent
+    src = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(
             ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
@@ -106,7 +106,7 @@ def machine_fingerprint() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "hostname": platform.node(),
-        "dlbench": dlbench.__version__,
+        "dlbench": __version__,
         "git_commit": _git_commit(),
         "libraries": library_versions(),
     }

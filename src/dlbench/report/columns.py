@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dlbench.report.text import pct
 from dlbench.store.db import RunRow
 
 SLOW_FIRST_EPOCH = 1.5  # first epoch / steady epoch above this: warm-up or compilation
@@ -37,11 +38,11 @@ def _int(v: Any) -> str:
 
 
 def _pct(v: Any) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f}%"
+    return pct(v)
 
 
 def _pct1(v: Any) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}%"
+    return pct(v, 1)
 
 
 def _mib(v: Any) -> str:

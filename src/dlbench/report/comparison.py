@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlbench.errors import UserError
+from dlbench.report.fairness import fairness_warnings
 from dlbench.report.stats import (
     Config,
     Summary,
@@ -26,6 +27,7 @@ from dlbench.report.stats import (
     spec_field,
     verdict,
 )
+from dlbench.report.text import pct
 from dlbench.store.db import RunRow
 
 COMPARE_METRICS = ("steady_epoch_s", "train_s", "test_s", "test_acc", "tta_s", "first_epoch_s")
@@ -174,10 +176,8 @@ def compare(
 
 
 def _num(v: float | None, metric: str) -> str:
-    if v is None:
-        return "n/a"
-    if higher_is_better(metric):
-        return f"{100 * v:.2f}%"
+    if v is None or higher_is_better(metric):
+        return pct(v)
     return f"{v:.4g}"
 
 
@@ -276,12 +276,7 @@ def comparison_notes(comp: Comparison) -> list[str]:
         + " (2,000 resamples); overlapping intervals: no clear difference"
     )
     lines += warnings(comp.rows)
-    try:  # written beside this by the Keras work; optional until it lands
-        from dlbench.report.fairness import fairness_warnings
-    except ImportError:
-        fairness_warnings = None
-    if fairness_warnings is not None:
-        lines += list(fairness_warnings(comp.rows, comp.by))
+    lines += list(fairness_warnings(comp.rows, comp.by))
     return lines
 
 

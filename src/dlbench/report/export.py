@@ -2,7 +2,7 @@
 
 Runs use the renderers of report/formats (one per format). The JSON of runs carries every
 stored field, the per-epoch records and each run's evaluations on other datasets (from its
-artifacts folder): everything the report's figures are drawn from, except the sample grids and
+artifacts folder, store/evaluations.py): everything the report's figures are drawn from, except the sample grids and
 feature maps, which need the saved model (`weights_path`). Comparisons (CPU vs GPU speedups,
 frameworks side by side) are those of `dlbench compare --by device|framework`
 (report/comparison.py).
@@ -39,7 +39,7 @@ def export(rows: list[RunRow], fmt: str, what: str = "runs", db: Path | None = N
 
 
 def _with_evaluations(text: str, rows: list[RunRow], db: Path | None) -> str:
-    from dlbench.frameworks.restore import load_evaluations
+    from dlbench.store.evaluations import load_evaluations
 
     data = json.loads(text)
     by_id = {r.id: r for r in rows}

@@ -25,7 +25,7 @@ def machines_compared(rows: list[RunRow]) -> list:
     """[the section], or [] when the runs come from one kind of machine."""
     from dlbench.report import comparison
     from dlbench.report.fairness import fairness_warnings
-    from dlbench.report.html import Section, Table
+    from dlbench.report.page import Section, Table
     from dlbench.store.machines import machine_label
 
     finished = [r for r in rows if r["status"] == "finished"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlbench.report.stats import spec_field
+from dlbench.report.text import pct
 from dlbench.store.db import RunRow
 
 AGREE_PP = 1.5  # accuracy within this many percentage points "agrees"
@@ -413,7 +414,7 @@ def _fmt_s(v: float | None) -> str:
 
 
 def _fmt_acc(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.2f}%"
+    return pct(v, missing="–")
 
 
 def _sentence(exp: Experiment, ours: Measured | None, missing: str) -> str:

@@ -4,7 +4,8 @@
 or both. Conditions on one field are alternatives (`framework=torch,framework=keras-tf`);
 conditions on different fields must all hold; ids, when given, must hold too. A value may use
 shell wildcards (`model=b-cnn-*`). Fields are the stored columns (model, dataset, framework,
-device, status, ...) and the run spec's keys (lr, normalize, batch_size, ...).
+device, status, ...) and the run spec's keys (lr, normalize, batch_size, ...), looked up as
+`compare` does (report/stats.py `spec_field`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from dlbench.errors import UserError
+from dlbench.report.stats import spec_field
 from dlbench.store.db import RUN_COLUMNS, RunRow
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -45,14 +47,6 @@ def parse_filter(text: str | None) -> tuple[set[int] | None, dict[str, list[str]
             )
         fields[key.strip()].append(value.strip())
     return ids, dict(fields)
-
-
-def _field_value(row: RunRow, key: str) -> Any:
-    if key == "id":
-        return row.id
-    if key in row.values and key not in ("spec", "extra"):
-        return row[key]
-    return row.spec.get(key)
 
 
 def _known_fields(rows: list[RunRow]) -> set[str]:
@@ -88,6 +82,6 @@ def select_runs(rows: list[RunRow], text: str | None) -> list[RunRow]:
     for r in rows:
         if ids is not None and r.id not in ids:
             continue
-        if all(any(_matches(_field_value(r, k), v) for v in vals) for k, vals in fields.items()):
+        if all(any(_matches(spec_field(r, k), v) for v in vals) for k, vals in fields.items()):
             out.append(r)
     return out

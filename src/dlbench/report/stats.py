@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from dlbench.spec.run import stored_value
 from dlbench.store.db import RunRow
 
-METRICS = ("steady_epoch_s", "train_s", "test_s", "test_acc")
-TIME_METRICS = ("steady_epoch_s", "train_s", "test_s", "first_epoch_s", "tta_s")
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
@@ -182,25 +181,25 @@ def metric_value(row: RunRow, metric: str) -> Any:
     return row[metric]
 
 
-# Fields a stored spec leaves out when they hold their default (spec/run.py `resolved`, so
-# that older run ids stay the same): read as that default.
-_LEFT_OUT_AT_DEFAULT = {"keep": "last"}
-
-
 def spec_field(row: RunRow, name: str) -> Any:
-    """A field of the run: its spec first (any RunSpec field), then its stored columns."""
+    """A field of the run, the one lookup of compare, --runs and reproduction: a stored column
+    that holds a value (what the run did: `seed` is the seed it used, the spec's + repeat),
+    else its spec (any RunSpec field; one left out at its default reads as that default).
+    `model` is the model's name, `machine` the kind of hardware, `id` the row id."""
     spec = row.spec
+    if name == "id":
+        return row.id
     if name in ("model", "model_name"):
         return row["model"] or spec.get("model_name")
     if name == "machine":  # a kind of hardware (store/machines.py), not a hostname
         from dlbench.store.machines import machine_label
 
         return machine_label(row["fingerprint"])
-    if name in spec:
-        value = spec[name]
+    if name not in ("spec", "extra") and row[name] is not None:
+        return row[name]
+    found, value = stored_value(spec, name) if spec else (False, None)
+    if found:
         return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
-    if spec and name in _LEFT_OUT_AT_DEFAULT:
-        return _LEFT_OUT_AT_DEFAULT[name]
     return row[name]
 
 

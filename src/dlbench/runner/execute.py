@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dlbench.errors import UserError
+from dlbench.errors import UserError, last_line
 from dlbench.spec.run import RunSpec
+from dlbench.store.record import RunRecord
 
 DEFAULT_TIMEOUT_S = 3600.0
 
@@ -36,7 +37,6 @@ class Planned:
     params_excl_bn: int
     macs: int
     train_flops_per_sample: int = 0  # forward and backward (measure/work.py)
-    skip: bool = False  # already done (resume)
 
 
 @dataclass
@@ -45,18 +45,18 @@ class Progress:
 
     on_start: Callable[[Planned, int, int], None] = lambda p, i, n: None
     on_event: Callable[[Planned, dict[str, Any]], None] = lambda p, e: None
-    on_done: Callable[[Planned, dict[str, Any]], None] = lambda p, r: None
+    on_done: Callable[[Planned, RunRecord], None] = lambda p, r: None
 
 
 @dataclass
 class Outcome:
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[RunRecord] = field(default_factory=list)
     row_ids: list[int] = field(default_factory=list)
     skipped: int = 0
 
     @property
     def all_ok(self) -> bool:
-        return all(r["status"] == "finished" for r in self.results)
+        return all(r.status == "finished" for r in self.results)
 
 
 @dataclass
@@ -65,9 +65,9 @@ class Done:
     the machine it ran on, and anything the executor adds to the run's `extra`."""
 
     planned: Planned
-    result: dict[str, Any]
+    result: RunRecord
     fingerprint: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # RunRecord fields the executor sets
 
 
 class LocalExecutor:
@@ -96,11 +96,12 @@ class LocalExecutor:
         progress: Progress,
     ) -> Iterator[Done]:
         from dlbench.measure import machine_fingerprint
+        from dlbench.store.artifacts import new_run_folder
 
         fingerprint = machine_fingerprint()
         for i, p in enumerate(todo):
             progress.on_start(p, i, len(todo))
-            folder = artifacts_folder(db_path, p.run) if save else None
+            folder = new_run_folder(db_path, p.run.run_id, p.run.resolved()) if save else None
             result = run_one(
                 p, data_dir=data_dir, artifacts_dir=folder, timeout_s=timeout_s, progress=progress
             )
@@ -188,7 +189,7 @@ def run_one(
     artifacts_dir: Path | None,
     timeout_s: float,
     progress: Progress,
-) -> dict[str, Any]:
+) -> RunRecord:
     """One run in a fresh process; always returns a result record."""
     from dlbench.measure.noise import sample_other_load
     from dlbench.runner.process import child_env, die_with_parent
@@ -227,7 +228,7 @@ def run_one(
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(job))
         proc.stdin.close()
-        result: dict[str, Any] | None = None
+        result: RunRecord | None = None
         epochs: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout_s
         while True:
@@ -237,32 +238,28 @@ def run_one(
                 if time.monotonic() > deadline:
                     proc.kill()
                     proc.wait()
-                    result = {
-                        "status": "timeout",
-                        "epochs": epochs,
-                        "message": f"stopped after {timeout_s:.0f} s; raise --timeout",
-                    }
+                    message = f"stopped after {timeout_s:.0f} s; raise --timeout"
+                    result = RunRecord(status="timeout", epochs=epochs, message=message)
                     break
                 continue
             if event is None:
                 break
             if event["event"] == "result":
-                result = event
+                result = RunRecord.from_json({k: v for k, v in event.items() if k != "event"})
             elif event["event"] == "epoch":
                 epochs.append({k: v for k, v in event.items() if k != "event"})
             progress.on_event(planned, event)
         proc.wait()
         if result is None:
             log.seek(0)
-            lines = [ln for ln in log.read().strip().splitlines() if ln.strip()]
-            why = lines[-1] if lines else "no output"
+            why = last_line(log.read())
             sig = -proc.returncode if proc.returncode and proc.returncode < 0 else None
             status = "oom" if sig == 9 else "failed"
             what = f"killed by signal {sig}" if sig else f"exited with code {proc.returncode}"
-            result = {"status": status, "epochs": epochs, "message": f"run process {what}: {why}"}
-    result.pop("event", None)
-    result["started_at"] = started
-    result["load_before_pct"] = load_before
+            message = f"run process {what}: {why}"
+            result = RunRecord(status=status, epochs=epochs, message=message)
+    result.started_at = started
+    result.load_before_pct = load_before
     return result
 
 
@@ -303,40 +300,24 @@ def execute(
         with closing(finished):  # an interrupted suite stops its executor's runs too
             for done in finished:
                 p, result = done.planned, done.result
-                row = _row(p, result, suite, done.fingerprint)
-                if done.extra:
-                    row["extra"] = {**(row.get("extra") or {}), **done.extra}
-                outcome.row_ids.append(store.add_run(row, result.get("epochs", [])))
-                outcome.results.append(row)
-                progress.on_done(p, row)
+                _complete(result, p, suite, done.fingerprint)
+                result.update(**done.extra)
+                outcome.row_ids.append(store.add_run(result))
+                outcome.results.append(result)
+                progress.on_done(p, result)
     finally:
         store.close()
     return outcome
 
 
-def artifacts_folder(db_path: Path, run: RunSpec) -> Path:
-    """A new folder for one run's weights and figures, beside the database; the spec that
-    rebuilds the model is written into it too."""
-    import uuid
-
-    root = db_path.resolve().parent / f"{db_path.stem}-artifacts"
-    folder = root / f"{run.run_id}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True)
-    (folder / "spec.json").write_text(json.dumps(run.resolved(), indent=2) + "\n")
-    return folder
-
-
-def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> dict[str, Any]:
+def _complete(result: RunRecord, p: Planned, suite: str, fingerprint: dict) -> None:
+    """Add to the worker's record what the plan and the machine know."""
     from dlbench.measure.noise import is_noisy
     from dlbench.measure.work import achieved_flops_per_s
 
     run = p.run
-    skip = ("epochs", "versions", "class_names", "device_info")
-    row = {k: v for k, v in result.items() if k not in skip}
-    flops = (
-        p.train_flops_per_sample * result["train_samples"] if result.get("train_samples") else None
-    )
-    row.update(
+    flops = p.train_flops_per_sample * result.train_samples if result.train_samples else None
+    result.update(
         run_id=run.run_id,
         suite=suite,
         model=run.model_name,
@@ -347,33 +328,24 @@ def _row(p: Planned, result: dict[str, Any], suite: str, fingerprint: dict) -> d
         params=p.params,
         params_excl_bn=p.params_excl_bn,
         macs=p.macs,
-        epochs=run.epochs,
-        epochs_done=len(result.get("epochs", [])),
+        planned_epochs=run.epochs,
+        epochs_done=len(result.epochs),
         batch_size=run.batch_size,
         optimizer=run.optimizer,
         lr=run.lr,
         seed=run.effective_seed,
         repeat=run.repeat,
         spec=run.resolved(),
-        class_names=result.get("class_names"),
         fingerprint={
             **fingerprint,
-            "framework_versions": result.get("versions", {}),
-            "device": result.get("device_info"),
-            "threads": (result.get("options") or {}).get("threads"),
+            "framework_versions": result.versions or {},
+            "device": result.device_info,
+            "threads": (result.options or {}).get("threads"),
         },
-        synthetic=int(bool(result.get("synthetic"))),
+        synthetic=int(bool(result.synthetic)),
         train_flops_per_epoch=flops,
-        achieved_flops_per_s=achieved_flops_per_s(flops, result.get("steady_epoch_s")),
-        noisy=int(is_noisy(result.get("load_before_pct"), result.get("load_during_pct"))),
+        achieved_flops_per_s=achieved_flops_per_s(flops, result.steady_epoch_s),
+        noisy=int(is_noisy(result.load_before_pct, result.load_during_pct)),
         target_acc=run.target_acc,
         target_on=run.target_on if run.target_acc is not None else None,
     )
-    row.setdefault("message", None)
-    extra = {
-        k: row.pop(k)
-        for k in ("data_source", "input_shape", "norm_stats", "kept_epoch")
-        if k in row
-    }
-    row["extra"] = extra or None
-    return row

@@ -27,12 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from dlbench.errors import UserError
+from dlbench.child import received, send
+from dlbench.errors import UserError, exception_line
+from dlbench.frameworks import REGISTRY
 from dlbench.spec.layers import BatchNorm, Dropout, ModelSpec, summarize
 from dlbench.spec.run import RunSpec
 
 REFERENCE = "torch"
-FRAMEWORKS = ("torch", "keras-tf", "keras-jax", "keras-torch")  # torch-compile on request
+# Every framework but the variants (torch-compile: on request), in the registry's order.
+FRAMEWORKS = tuple(name for name, fw in REGISTRY.items() if not fw.variant)
 DEFAULT_STEPS = 10
 DEFAULT_LR = 0.01  # the losses move within ten steps; larger rates make batch-norm nets chaotic
 DEFAULT_TOLERANCE = 1e-4  # largest relative difference from torch's loss, at any step
@@ -297,16 +300,15 @@ def _in_process(framework: str, job: dict[str, Any], timeout_s: float) -> dict[s
     from dlbench.runner.process import run_python
 
     stdout, error = run_python(["-m", "dlbench.runner.parity"], framework, THREADS, timeout_s, job)
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER) :])
-    return f"process {error or 'wrote no result'}"
+    result = received(stdout, MARKER)
+    return result if result is not None else f"process {error or 'wrote no result'}"
 
 
 # -- the process of one framework --------------------------------------------------------------
 def _prepared(run: RunSpec, data_dir: str | None, cache: dict[str, Any]):
-    from dlbench.data import load_dataset, normalize
-    from dlbench.frameworks.base import PreparedData
+    from dataclasses import replace
+
+    from dlbench.data import load_dataset, prepare
 
     key = f"{run.dataset}:{run.limit_train}"
     if key not in cache:
@@ -316,16 +318,18 @@ def _prepared(run: RunSpec, data_dir: str | None, cache: dict[str, Any]):
             limit_train=run.limit_train,
             limit_test=run.limit_test,
         )
-    ds = cache[key]
-    x_train = normalize(ds.x_train, run.normalize, reference=ds.x_train)
-    x_test = normalize(ds.x_test, run.normalize, reference=ds.x_train)
-    y_train, y_test, classes = ds.y_train, ds.y_test, ds.class_names
-    if summarize(run.model_spec(), ds.input_shape).output_units == 1:
-        y_train, y_test, classes = y_train % 2, y_test % 2, ("even", "odd")
-    empty_x, empty_y = x_train[:0], y_train[:0]
-    return PreparedData(
-        x_train, y_train, empty_x, empty_y, x_test, y_test, len(classes), tuple(classes)
-    )
+    data = prepare(cache[key], run.normalize)  # no validation set: every sample steps
+    if summarize(run.model_spec(), data.input_shape).output_units == 1:
+        # One sigmoid output: the parity of the class, a two-class problem.
+        return replace(
+            data,
+            y_train=data.y_train % 2,
+            y_val=data.y_val % 2,
+            y_test=data.y_test % 2,
+            num_classes=2,
+            class_names=("even", "odd"),
+        )
+    return data
 
 
 def step_losses(runs: list[RunSpec], steps: int, data_dir: str | None) -> dict[str, Any]:
@@ -342,15 +346,14 @@ def step_losses(runs: list[RunSpec], steps: int, data_dir: str | None) -> dict[s
         except UserError as exc:
             out[run.run_id] = str(exc)
         except Exception as exc:  # noqa: BLE001 - reported with the other frameworks' results
-            first = (str(exc).strip().splitlines() or [""])[0]
-            out[run.run_id] = f"{type(exc).__name__}: {first}"[:300]
+            out[run.run_id] = exception_line(exc, 300)
     return out
 
 
 def main() -> None:
     job = json.loads(sys.stdin.read())
     runs = [RunSpec.model_validate(r) for r in job["runs"]]
-    print(MARKER + json.dumps(step_losses(runs, job["steps"], job.get("data_dir"))), flush=True)
+    send(step_losses(runs, job["steps"], job.get("data_dir")), MARKER)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ import ctypes
 import json
 import os
 import signal
-import subprocess
-import sys
 from functools import cache
 
+from dlbench import child
 from dlbench.errors import UserError
 from dlbench.frameworks import entry, missing_packages
 from dlbench.frameworks.base import DeviceInfo
@@ -43,25 +42,8 @@ def run_python(
     timeout_s: float,
     job: dict | None = None,
 ) -> tuple[str, str | None]:
-    """`python ARGS` in `framework`'s environment, `job` as JSON on its stdin: (stdout, None),
-    or (stdout so far, why it failed: "timed out after N s" or "exited with code C: <the last
-    line it wrote to stderr>")."""
-    try:
-        out = subprocess.run(
-            [sys.executable, *args],
-            input=None if job is None else json.dumps(job),
-            env=child_env(framework, threads),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "", f"timed out after {timeout_s:.0f} s"
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return out.stdout, f"exited with code {out.returncode}: {last}"
-    return out.stdout, None
+    """`python ARGS` in `framework`'s environment (dlbench/child.py `run_python`)."""
+    return child.run_python(args, child_env(framework, threads), timeout_s, job)
 
 
 def die_with_parent() -> None:

@@ -176,7 +176,7 @@ def _run_on_node(
             progress=Progress(),
         )
         t1 = time.time()
-        result["started_at"], result["finished_at"] = started, _now_iso()
+        result.update(started_at=started, finished_at=_now_iso())
         files = []
         if folder is not None:
             for f in sorted(folder.iterdir()):
@@ -186,7 +186,7 @@ def _run_on_node(
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
     return {
-        "result": result,
+        "result": result.to_json(),  # plain JSON on its way: no dlbench class to unpickle
         "fingerprint": node_fingerprint(),
         "files": files,
         "times": {"entered": entered, "run_start": t0, "run_end": t1, "left": time.time()},
@@ -324,7 +324,8 @@ class RayExecutor:
             self.close()
 
     def _collect(self, ray, ref, job: _Job, db_path: Path) -> Done:
-        from dlbench.runner.execute import artifacts_folder
+        from dlbench.store.artifacts import new_run_folder
+        from dlbench.store.record import RunRecord
 
         received = time.time()
         try:
@@ -338,7 +339,8 @@ class RayExecutor:
             # --resume knows which run on which machine is still to do.
             fp = self._kinds[job.machine][1] if job.machine in self._kinds else {}
             return Done(job.planned, _lost(why or f"Ray: {kind}: {_first_line(exc)}"), fp)
-        result, files, times = payload["result"], payload["files"], payload["times"]
+        result = RunRecord.from_json(payload["result"])
+        files, times = payload["files"], payload["times"]
         extra: dict[str, Any] = {
             "ray": {
                 "node_id": payload["fingerprint"]["node"]["ray_node_id"],
@@ -348,14 +350,15 @@ class RayExecutor:
             }
         }
         if files:
-            folder = artifacts_folder(db_path, job.planned.run)
+            run = job.planned.run
+            folder = new_run_folder(db_path, run.run_id, run.resolved())
             try:
                 for name, data, sha in files:
                     if hashlib.sha256(data).hexdigest() != sha:
                         raise ValueError(name)
                     (folder / name).write_bytes(data)
                     if name.startswith("weights"):
-                        result["weights_path"] = str(folder / name)
+                        result.weights_path = str(folder / name)
                         extra["weights_sha256"] = sha
             except ValueError as exc:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -371,8 +374,10 @@ class RayExecutor:
             ray.shutdown()
 
 
-def _lost(message: str) -> dict[str, Any]:
-    return {"status": "failed", "epochs": [], "message": message, "started_at": _now_iso()}
+def _lost(message: str):
+    from dlbench.store.record import RunRecord
+
+    return RunRecord(status="failed", epochs=[], message=message, started_at=_now_iso())
 
 
 def _cpus_per_node(ray) -> float:

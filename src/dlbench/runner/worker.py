@@ -17,6 +17,8 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from dlbench.store.record import RunRecord
+
 if TYPE_CHECKING:
     from dlbench.frameworks.base import Adapter
 
@@ -92,42 +94,36 @@ def _gpu_of(info: dict[str, Any]) -> tuple[int | None, str | None]:
     return index, info.get("gpu_uuid")
 
 
-def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
+def run_job(job: dict[str, Any], events: Events) -> RunRecord:
     """Load, build, train, test; returns the result record (also on failure)."""
     t_start = time.perf_counter()
-    from dlbench.data import load_dataset, normalize, split_validation
-    from dlbench.errors import UserError
+    from dlbench.data import load_dataset, prepare
+    from dlbench.errors import UserError, exception_line
     from dlbench.frameworks import adapter
-    from dlbench.frameworks.base import PreparedData, confusion_matrix
+    from dlbench.frameworks.base import confusion_matrix
     from dlbench.measure import peak_rss_bytes
     from dlbench.measure.energy import EnergyMeter
     from dlbench.measure.noise import LoadMeter
     from dlbench.spec.run import RunSpec
 
     run = RunSpec.model_validate(job["run"])
-    result: dict[str, Any] = {"status": "failed", "epochs": []}
+    result = RunRecord(status="failed")
     try:
         t0 = time.perf_counter()
         backend = adapter(run.framework)
-        result["import_s"] = time.perf_counter() - t0
-        result["versions"] = backend.versions()
+        result.import_s = time.perf_counter() - t0
+        result.versions = backend.versions()
 
         t0 = time.perf_counter()
         ds = load_dataset(
             run.dataset, job.get("data_dir"), limit_train=run.limit_train, limit_test=run.limit_test
         )
-        x_train = normalize(ds.x_train, run.normalize, reference=ds.x_train)
-        x_test = normalize(ds.x_test, run.normalize, reference=ds.x_train)
-        x_tr, y_tr, x_val, y_val = split_validation(
-            x_train, ds.y_train, run.val_fraction, run.effective_seed
-        )
-        data = PreparedData(
-            x_tr, y_tr, x_val, y_val, x_test, ds.y_test, ds.num_classes, ds.class_names
-        )
+        data = prepare(ds, run.normalize, run.val_fraction, run.effective_seed)
+        x_test = data.x_test
         result.update(
             load_s=time.perf_counter() - t0,
-            train_samples=len(x_tr),
-            val_samples=len(x_val),
+            train_samples=len(data.x_train),
+            val_samples=len(data.x_val),
             test_samples=len(x_test),
             synthetic=ds.synthetic,
             class_names=list(ds.class_names),
@@ -138,17 +134,17 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
             from dlbench.data.transforms import channel_stats
 
             mean, std = channel_stats(ds.x_train)
-            result["norm_stats"] = {"mean": mean.tolist(), "std": std.tolist()}
+            result.norm_stats = {"mean": mean.tolist(), "std": std.tolist()}
 
         t0 = time.perf_counter()
         trainer = backend.Trainer(run, data, run.device)
-        result["build_s"] = time.perf_counter() - t0
-        result["compile_s"] = trainer.warm_up()
-        result["options"] = trainer.options
-        result["device_info"] = _device_info(backend, run.device)
+        result.build_s = time.perf_counter() - t0
+        result.compile_s = trainer.warm_up()
+        result.options = trainer.options
+        result.device_info = _device_info(backend, run.device)
         events.send(
             "start",
-            steps=math.ceil(len(x_tr) / run.batch_size),
+            steps=math.ceil(len(data.x_train) / run.batch_size),
             epochs=run.epochs,
             setup_s=time.perf_counter() - t_start,
         )
@@ -169,7 +165,7 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
             if run.keep == "best-val" and better:
                 # After the epoch's clock stopped: the copy is not training time.
                 best.update(acc=rec.val_acc, epoch=rec.epoch, state=trainer.snapshot())
-            result["epochs"].append(record)
+            result.epochs.append(record)
             events.send("epoch", **record)
             if not math.isfinite(rec.train_loss) or rec.train_loss > DIVERGED_LOSS:
                 diverged.append(f"training loss {rec.train_loss:.3g} at epoch {rec.epoch}")
@@ -182,51 +178,50 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         # Other processes' CPU use over the timed work (training, then the test pass): the
         # noise guard's "during" figure, measured here where the timed region is known.
         load = LoadMeter.start()
-        meter = EnergyMeter(*_gpu_of(result["device_info"])).start()
+        meter = EnergyMeter(*_gpu_of(result.device_info)).start()
         trainer.fit(on_epoch, on_step)
-        result.update(meter.stop())
-        result.update(target.result())
-        epoch_times = [e["epoch_s"] for e in result["epochs"]]
-        result["train_s"] = sum(epoch_times)
-        result["first_epoch_s"] = epoch_times[0] if epoch_times else None
+        result.update(**meter.stop())
+        result.update(**target.result())
+        epoch_times = [e["epoch_s"] for e in result.epochs]
+        result.train_s = sum(epoch_times)
+        result.first_epoch_s = epoch_times[0] if epoch_times else None
         steady = statistics.median(epoch_times[1:]) if len(epoch_times) > 1 else None
-        result["steady_epoch_s"] = steady
-        per_epoch = steady or result["first_epoch_s"]
-        result["samples_per_s"] = len(x_tr) / per_epoch if per_epoch else None
+        result.steady_epoch_s = steady
+        per_epoch = steady or result.first_epoch_s
+        result.samples_per_s = len(data.x_train) / per_epoch if per_epoch else None
         if diverged:
-            result["load_during_pct"] = load.other_pct()
-            result["status"] = "diverged"
-            result["message"] = f"diverged: {diverged[0]}; try a smaller learning rate"
+            result.load_during_pct = load.other_pct()
+            result.status = "diverged"
+            result.message = f"diverged: {diverged[0]}; try a smaller learning rate"
         else:
             if best:
                 trainer.restore(best["state"])
-                result["kept_epoch"] = best["epoch"]
+                result.kept_epoch = best["epoch"]
             t0 = trainer.clock.now()
             ev = trainer.evaluate(x_test, ds.y_test)
-            result["test_s"] = trainer.clock.now() - t0
-            result["load_during_pct"] = load.other_pct()
-            result["test_loss"], result["test_acc"] = ev.loss, ev.acc
+            result.test_s = trainer.clock.now() - t0
+            result.load_during_pct = load.other_pct()
+            result.test_loss, result.test_acc = ev.loss, ev.acc
             if ds.num_classes:
-                result["confusion"] = confusion_matrix(
+                result.confusion = confusion_matrix(
                     ds.y_test, ev.predictions, ds.num_classes
                 ).tolist()
-            result["status"] = "finished"
+            result.status = "finished"
             if job.get("artifacts_dir"):
-                from pathlib import Path
+                from dlbench.store.artifacts import weights_path
 
-                weights = Path(job["artifacts_dir"]) / f"weights{backend.WEIGHTS_SUFFIX}"
+                weights = weights_path(job["artifacts_dir"], backend.WEIGHTS_SUFFIX)
                 trainer.save(weights)
-                result["weights_path"] = str(weights)
-        result["peak_device_bytes"] = trainer.peak_device_bytes()
+                result.weights_path = str(weights)
+        result.peak_device_bytes = trainer.peak_device_bytes()
     except UserError as exc:
-        result["message"] = str(exc)
+        result.message = str(exc)
     except BaseException as exc:  # noqa: BLE001 - every failure is a result
-        result["status"] = _status_of(exc)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        result["message"] = f"{type(exc).__name__}: {first}"[:500]
+        result.status = _status_of(exc)
+        result.message = exception_line(exc)
         traceback.print_exc(file=sys.stderr)
-    result["peak_rss_bytes"] = peak_rss_bytes()
-    result["wall_s"] = time.perf_counter() - t_start
+    result.peak_rss_bytes = peak_rss_bytes()
+    result.wall_s = time.perf_counter() - t_start
     return result
 
 
@@ -235,7 +230,7 @@ def main() -> None:
     fd = os.environ.get(EVENT_FD_ENV)
     events = Events(int(fd) if fd else None)
     result = run_job(job, events)
-    events.send("result", **result)
+    events.send("result", **result.to_json())
 
 
 if __name__ == "__main__":

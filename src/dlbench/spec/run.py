@@ -27,7 +27,6 @@ from dlbench.spec.layers import ModelSpec
 from dlbench.spec.presets import get_preset
 
 FRAMEWORKS = ("torch", "torch-compile", "keras-tf", "keras-jax", "keras-torch")
-OPTIMIZERS = ("adam", "sgd", "adadelta")
 INITS = (
     "framework-default",
     "xavier-normal",
@@ -36,6 +35,26 @@ INITS = (
     "he-uniform",
     "shared",
 )
+
+
+# Fields added after the first release: a resolved spec (and so the run id) leaves them out
+# while they hold these values, so that older ids stay the same, and a stored spec without
+# them reads them so (`stored_value`). `target_on` means nothing without a target: it goes
+# with `target_acc`, and reads None.
+LEFT_OUT_AT_DEFAULT: dict[str, Any] = {"target_acc": None, "keep": "last"}
+LEFT_OUT_WITH = {"target_on": "target_acc"}
+
+
+def stored_value(spec: dict[str, Any], name: str) -> tuple[bool, Any]:
+    """A field of a stored, resolved spec: (True, its value), reading a field left out at
+    its default as that default; (False, None) when the spec does not hold it."""
+    if name in spec:
+        return True, spec[name]
+    if name in LEFT_OUT_AT_DEFAULT:
+        return True, LEFT_OUT_AT_DEFAULT[name]
+    if name in LEFT_OUT_WITH and LEFT_OUT_WITH[name] not in spec:
+        return True, None
+    return False, None
 
 
 class BuilderSpec(BaseModel):
@@ -148,11 +167,12 @@ class RunSpec(BaseModel):
     def resolved(self) -> dict[str, Any]:
         """The spec with the model expanded to its layers: what the id hashes and the store keeps."""
         data = self.model_dump(mode="json")
-        if self.target_acc is None:
-            # Added after the first release: left out when unset, so older ids stay the same.
-            del data["target_acc"], data["target_on"]
-        if self.keep == "last":
-            del data["keep"]  # likewise
+        for name, default in LEFT_OUT_AT_DEFAULT.items():
+            if data[name] == default:
+                del data[name]
+        for name, partner in LEFT_OUT_WITH.items():
+            if partner not in data:
+                del data[name]
         data["model"] = self.model_spec().model_dump(mode="json")
         data["model_name"] = self.model_name
         return data

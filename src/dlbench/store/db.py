@@ -15,75 +15,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dlbench.errors import UserError
+from dlbench.store.record import JSON_COLUMNS, RUN_COLUMNS, RunRecord  # noqa: F401 - re-exported
 
 APPLICATION_ID = 0x646C6263  # "dlbc"
 SCHEMA_VERSION = 2  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_DB = Path("dlbench.sqlite")
 
-# Scalar columns of `runs`, in order; JSON columns follow.
-RUN_COLUMNS = (
-    "run_id",
-    "suite",
-    "model",
-    "dataset",
-    "framework",
-    "device",
-    "tuning",
-    "status",
-    "message",
-    "started_at",
-    "finished_at",
-    "params",
-    "params_excl_bn",
-    "macs",
-    "epochs",
-    "epochs_done",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "seed",
-    "repeat",
-    "train_samples",
-    "val_samples",
-    "test_samples",
-    "synthetic",
-    "import_s",
-    "load_s",
-    "build_s",
-    "compile_s",
-    "first_epoch_s",
-    "steady_epoch_s",
-    "train_s",
-    "test_s",
-    "wall_s",
-    "samples_per_s",
-    "test_loss",
-    "test_acc",
-    "peak_rss_bytes",
-    "peak_device_bytes",
-    "weights_path",
-    # schema 2
-    "train_flops_per_epoch",  # forward + backward FLOPs of one epoch (measure/work.py)
-    "achieved_flops_per_s",  # train_flops_per_epoch / steady_epoch_s
-    "load_before_pct",  # other processes' CPU use before the run, % of one core
-    "load_during_pct",  # ... and during the timed work (training and the test pass)
-    "noisy",  # 1 when either is above measure.noise.NOISY_PCT
-    "target_acc",
-    "target_on",  # val or test
-    "tta_epoch",  # first epoch reaching target_acc; NULL: not reached (or no target)
-    "tta_s",  # training seconds until then
-    "cpu_energy_j",  # RAPL, around the training loop; NULL: not readable here
-    "gpu_energy_j",  # NVML, around the training loop
-    "energy_source",
-)
-JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra")
+# The columns of `runs` (RUN_COLUMNS, then JSON_COLUMNS as `<name>_json`) are derived from the
+# result record, store/record.py.
 EPOCH_COLUMNS = (
     "epoch",
     "train_loss",
@@ -242,8 +189,17 @@ class Store:
         )
         return {r[0] for r in rows}
 
-    def add_run(self, values: dict[str, Any], epochs: list[dict[str, Any]]) -> int:
-        """Write one run and its epochs in one transaction; returns its row id."""
+    def add_run(
+        self, run: RunRecord | Mapping[str, Any], epochs: list[dict[str, Any]] | None = None
+    ) -> int:
+        """Write one run and its epochs (a record's own, unless given) in one transaction;
+        returns its row id. A mapping is read by column name (RunRecord.columns's form)."""
+        if isinstance(run, RunRecord):
+            values = run.columns()
+            epochs = run.epochs if epochs is None else epochs
+        else:
+            values = run
+        epochs = epochs or []
         row = {c: values.get(c) for c in RUN_COLUMNS}
         for c in JSON_COLUMNS:
             row[f"{c}_json"] = json.dumps(values.get(c)) if values.get(c) is not None else None

@@ -174,7 +174,7 @@ def _chunks(items: list, n: int):
 
 
 def _artifacts(r: RunRow, db: Path | None) -> list[Path]:
-    from dlbench.frameworks.restore import artifacts_dir
+    from dlbench.store.artifacts import artifacts_dir
 
     folder = artifacts_dir(r, db)
     files = []
