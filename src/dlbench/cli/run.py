@@ -176,6 +176,8 @@ def run_cmd(
             save=not no_save,
             progress=progress.callbacks(),
         )
+    for line in outcome.dropped:
+        console.print(f"[yellow]skipped {escape(line)}[/]")
     if outcome.skipped:
         console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
     with Store(db, readonly=True) as store:

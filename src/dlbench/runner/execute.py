@@ -53,25 +53,29 @@ class Outcome:
     results: list[dict[str, Any]] = field(default_factory=list)
     row_ids: list[int] = field(default_factory=list)
     skipped: int = 0
+    dropped: list[str] = field(default_factory=list)  # pairs `all` left out, with the reason
 
     @property
     def all_ok(self) -> bool:
         return all(r["status"] == "finished" for r in self.results)
 
 
-def expand_devices(runs: list[RunSpec]) -> list[RunSpec]:
-    """Replace framework `all` by the installed frameworks, device `all` by what each sees."""
+def expand_devices(runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
+    """Replace framework `all` by the installed frameworks, device `all` by what each sees;
+    the pairs left out (a framework that cannot see the GPU) are added to `dropped`."""
     from dlbench.frameworks import installed
-    from dlbench.runner.process import resolve_device
+    from dlbench.runner.process import expand_pairs
 
     out: list[RunSpec] = []
     for run in runs:
-        frameworks = installed() if run.framework == "all" else [run.framework]
+        every = run.framework == "all"
+        frameworks = installed() if every else [run.framework]
         if not frameworks:
             raise UserError("no framework is installed: pip install 'dlbench[torch]'")
-        for fw in frameworks:
-            for dev in resolve_device(fw, run.device):
-                out.append(run.model_copy(update={"framework": fw, "device": dev}))
+        pairs, left = expand_pairs(frameworks, run.device, every)
+        if dropped is not None:
+            dropped += [d for d in left if d not in dropped]
+        out += [run.model_copy(update={"framework": fw, "device": dev}) for fw, dev in pairs]
     return out
 
 
@@ -153,7 +157,7 @@ def run_one(
         "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
     }
     read_fd, write_fd = os.pipe()
-    env = child_env(run.framework, run.threads)
+    env = child_env(run.framework, run.threads, run.device)
     env[EVENT_FD_ENV] = str(write_fd)
     # The noise guard: other processes' CPU use just before the run (the worker measures it
     # again over the timed work: `load_during_pct`).
@@ -235,9 +239,10 @@ def execute(
 
     progress = progress or Progress()
     check_db_path(db_path)
-    planned = plan(expand_devices(runs), data_dir)
+    dropped: list = []
+    planned = plan(expand_devices(runs, dropped), data_dir)
     store = Store(db_path)
-    outcome = Outcome()
+    outcome = Outcome(dropped=[str(d) for d in dropped])
     try:
         done = store.done_run_ids() if resume else set()
         todo = [p for p in planned if p.run.run_id not in done]
