@@ -181,8 +181,10 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
         # noise guard's "during" figure, measured here where the timed region is known.
         load = LoadMeter.start()
         meter = EnergyMeter(*_gpu_of(result["device_info"])).start()
+        trainer.on_phase = meter.phase  # the trainer pauses the energy window while it validates
         trainer.fit(on_epoch, on_step)
         result.update(meter.stop())
+        result["options"].update(meter.notes())
         result.update(target.result())
         epoch_times = [e["epoch_s"] for e in result["epochs"]]
         result["train_s"] = sum(epoch_times)
