@@ -69,15 +69,14 @@ class TargetWatch:
 
 def _device_info(backend: Any, device: str) -> dict[str, Any]:
     """The device as the adapter sees it (GPU name, memory, CUDA), and the NVIDIA driver."""
-    from dlbench.measure.fingerprint import nvidia_driver_version
+    from dlbench.measure.fingerprint import run_context
 
     details = getattr(backend, "device_details", None)
     try:
         info = dict(details(device)) if details else {"device": device}
     except Exception as exc:  # noqa: BLE001 - missing details never fail a run
         info = {"device": device, "details_error": f"{type(exc).__name__}: {exc}"}
-    if device != "cpu":
-        info["nvidia_driver"] = nvidia_driver_version()
+    info.update(run_context(info))  # environment; for a GPU its driver, CUDA and NVML state
     return info
 
 
