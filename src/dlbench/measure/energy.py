@@ -188,6 +188,7 @@ class EnergyMeter:
     _window_s: float = 0.0
     _since: float | None = None  # perf_counter of the open window's start; None: paused
     _broken: set[str] = field(default_factory=set)  # sources that failed a read
+    _read_any: bool = False  # stop() read a counter: only then is a short window worth a note
 
     def start(self) -> EnergyMeter:
         if self.gpu_index is not None or self.gpu_uuid:
@@ -238,6 +239,7 @@ class EnergyMeter:
         if self._nvml is not None and self._nvml_start is not None and "nvml" not in self._broken:
             gpu_j = self._nvml_mj / 1e3
         sources = [name for name, v in (("rapl", cpu_j), ("nvml", gpu_j)) if v is not None]
+        self._read_any = bool(sources)
         return {
             "cpu_energy_j": cpu_j,
             "gpu_energy_j": gpu_j,
@@ -248,7 +250,7 @@ class EnergyMeter:
         """The window's length and, when it is under a second, why its joules are doubtful
         (stored in the run's options)."""
         out: dict[str, float | str] = {"energy_window_s": round(self._window_s, 4)}
-        if self._window_s < SHORT_WINDOW_S:
+        if self._read_any and self._window_s < SHORT_WINDOW_S:
             out["energy_note"] = (
                 f"the energy window is {self._window_s:.2g} s, under {SHORT_WINDOW_S:g} s: "
                 "the counters update coarsely and may read low or 0; train longer"

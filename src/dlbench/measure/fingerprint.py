@@ -220,33 +220,48 @@ def machine_fingerprint() -> dict[str, Any]:
     }
 
 
+def nvml_gpu_of(index: int, uuid: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """NVML's record (see `nvml_gpus`) of a framework's GPU `index` (CUDA's numbering of the
+    visible GPUs; `uuid` when the framework tells it), found as the energy meter finds it, or
+    (None, why not)."""
+    from dlbench.measure.energy import nvml_index
+
+    gpus = nvml_gpus()
+    if not gpus:
+        return None, "NVML is not installed or finds no driver (pip install nvidia-ml-py)"
+    found, why = nvml_index(
+        index,
+        uuid,
+        [(str(g["uuid"]), str(g["name"])) for g in gpus],
+        os.environ.get("CUDA_VISIBLE_DEVICES"),
+        os.environ.get("CUDA_DEVICE_ORDER"),
+    )
+    return (None, why) if found is None else (gpus[found], "")
+
+
+def gpu_memory_bytes(index: int) -> int | None:
+    """The GPU's total memory from NVML (not an allocator's pool), or None."""
+    gpu, _ = nvml_gpu_of(index)
+    return gpu["memory_total_bytes"] if gpu else None
+
+
 def run_context(info: dict[str, Any]) -> dict[str, Any]:
     """What the run's own process adds to its device's details (`info`, from the adapter):
     the environment it ran with and, for a GPU, the driver, the driver's CUDA and NVML's state
-    of that GPU, found as the energy meter finds it (the UUID, when the framework gives none,
-    comes from NVML: Keras on JAX or TensorFlow tells no UUID)."""
-    from dlbench.measure.energy import nvml_index
-
+    of that GPU (the UUID, when the framework gives none, comes from NVML: Keras on JAX or
+    TensorFlow tells no UUID)."""
     out: dict[str, Any] = {"environment": run_environment()}
     device = str(info.get("device", "cpu"))
     if not device.startswith("cuda"):
         return out
     out["nvidia_driver"] = nvidia_driver_version()
     out["nvidia_cuda_driver"] = nvidia_cuda_driver()
-    gpus = nvml_gpus()
-    if not gpus:
-        return out
-    index, why = nvml_index(
-        int(device.split(":")[1]) if ":" in device else 0,
-        info.get("gpu_uuid"),
-        [(str(g["uuid"]), str(g["name"])) for g in gpus],
-        os.environ.get("CUDA_VISIBLE_DEVICES"),
-        os.environ.get("CUDA_DEVICE_ORDER"),
-    )
-    if index is None:
+    index = int(device.split(":")[1]) if ":" in device else 0
+    gpu, why = nvml_gpu_of(index, info.get("gpu_uuid"))
+    if gpu is None:
         out["nvml_note"] = why
         return out
-    out["nvml"] = gpus[index]
+    out["nvml"] = gpu
     if not info.get("gpu_uuid"):
-        out["gpu_uuid"] = gpus[index]["uuid"]
+        out["gpu_uuid"] = gpu["uuid"]
     return out
