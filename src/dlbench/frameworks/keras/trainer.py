@@ -198,6 +198,7 @@ class Trainer:
         self.clock = SyncClock(self._sync)
         self.compile_s = 0.0
         self.on_phase: Callable[[str], None] | None = None  # the worker's energy meter
+        self._last_phase = ""
         gpu = self._gpu_index()
         self.resident = impl.resident((data.x_train, self._labels(data.y_train)), gpu)
         self.options: dict[str, Any] = {
@@ -245,9 +246,11 @@ class Trainer:
         impl.sync(self.model.trainable_variables, self._gpu_index())
 
     def _phase(self, name: str) -> None:
-        """Tell the worker's energy meter where the epoch is (after a synchronised read)."""
-        if self.on_phase is not None:
+        """Tell the worker's energy meter where the epoch is (after a synchronised read), once
+        per change (the end of an epoch after validation is no news)."""
+        if self.on_phase is not None and name != self._last_phase:
             self.on_phase(name)
+        self._last_phase = name
 
     def _labels(self, y: np.ndarray) -> np.ndarray:
         if self.head.mode == "binary-logits":
