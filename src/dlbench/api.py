@@ -246,6 +246,10 @@ def run(
     finally:
         if runner is not None:
             runner.close()
+    for line in outcome.dropped:
+        from rich.markup import escape
+
+        console.print(f"[yellow]skipped {escape(line)}[/]")
     if outcome.skipped:
         console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
     return Results.from_ids(db, outcome.row_ids, name=name, all_ok=outcome.all_ok)

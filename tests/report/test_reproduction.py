@@ -60,3 +60,19 @@ def test_best_val_runs_have_their_own_row():
     best = next(x for x in lines if x.startswith("| B-FCN-100K-X-BEST:"))
     assert "87.00%" in last and "88.30%" not in last
     assert "88.30%" in best and "87.00%" not in best
+
+
+def test_the_reports_own_speedup_beside_dlbenchs():
+    """Report D's 1.709 (82.29 s / 48.15 s) stands beside dlbench's, which a GPU run fills in."""
+    from dlbench.report.reproduction import report_speedup
+
+    by_key = {e.key: e for e in EXPERIMENTS}
+    assert report_speedup(by_key["D"]) == "1.709x"
+    assert report_speedup(by_key["A1-FMNIST"]) == "0.692x"  # report A's GPU lost on the MLP
+    assert report_speedup(by_key["E"]) == "12.222x"
+    d = {"model": "d-mlp", "framework": "keras-tf"}
+    rows = [_row(1, 0.87, **d), _row(2, 0.87, **d)]
+    rows[1].values["device"] = "cuda:0"
+    rows[1].values["train_s"] = 50.5  # the CPU run took 101 s
+    line = next(x for x in render(rows, {}).splitlines() if x.startswith("| D:"))
+    assert "| 1.709x | 2.00x |" in line

@@ -3,9 +3,12 @@
 Report A found by hand that "the CPU wins small models, the GPU wins large ones". The
 `crossover` suite sweeps MLP width and depth, a CNN and the batch size on every device; here
 each configuration becomes a point (work per step = multiply-adds per sample x batch size,
-steady epoch time), points of one framework on one device make a line, and for each GPU the
-crossover is the work per step from which the GPU is faster at every larger point measured,
-interpolated on log scales between the last point it loses and the first it wins.
+steady epoch time with its 95% interval over repeats), and a line is one framework on one
+device for one model family (MLP or CNN) at one batch size: a CNN and a small batch cost more
+per multiply-add, so their speedups lie on other curves and are never mixed into one. For each
+GPU and line the crossover is the work per step from which the GPU is faster at every larger
+point measured, interpolated on log scales between the last point it loses and the first it
+wins.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Point:
     runs: int
     key: str  # the configuration without its device: pairs a CPU point with its GPU points
     kind: str = "mlp"  # cnn when the model has a convolution: its own line in the chart
+    lo: float | None = None  # 95% interval of epoch_s over repeats; None for one run
+    hi: float | None = None
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,18 @@ class Crossover:
     device: str  # the GPU
     macs_per_step: float | None  # None: not measurable
     text: str  # what a person reads
+    kind: str = ""  # the line: mlp or cnn ("" for a framework with no GPU) ...
+    batch_size: int | None = None  # ... at this batch size
 
 
 def points(rows: list[RunRow]) -> list[Point]:
     out = []
     for c in configurations(rows):
         r = c.first
-        t = c.summary("steady_epoch_s").centre or c.summary("first_epoch_s").centre
+        s = c.summary("steady_epoch_s")
+        if s.centre is None:
+            s = c.summary("first_epoch_s")
+        t = s.centre
         if t is None or not r["macs"] or not r["batch_size"]:
             continue
         out.append(
@@ -57,6 +67,8 @@ def points(rows: list[RunRow]) -> list[Point]:
                 len(c.runs),
                 config_key(r, ("device",)),
                 _kind(r),
+                s.lo,
+                s.hi,
             )
         )
     return sorted(out, key=lambda p: (p.framework, p.device, p.macs_per_step))
@@ -75,7 +87,8 @@ def human(n: float) -> str:
 
 
 def crossovers(pts: list[Point]) -> list[Crossover]:
-    """One line per framework and GPU (or one "no GPU" line per framework)."""
+    """One crossing per framework, GPU and line (model family and batch size), or one "no
+    GPU" entry per framework."""
     out = []
     for fw in sorted({p.framework for p in pts}):
         mine = [p for p in pts if p.framework == fw]
@@ -85,12 +98,18 @@ def crossovers(pts: list[Point]) -> list[Crossover]:
             out.append(Crossover(fw, "-", None, "no GPU: run the suite on a machine with one"))
             continue
         for gpu in gpus:
-            pairs = sorted(
-                (p.macs_per_step, cpu[p.key].epoch_s / p.epoch_s)
-                for p in mine
-                if p.device == gpu and p.key in cpu
-            )
-            out.append(Crossover(fw, gpu, *_crossing(pairs)))
+            lines: dict[tuple[str, int], list[tuple[int, float]]] = {}
+            for p in mine:
+                if p.device == gpu and p.key in cpu:
+                    line = lines.setdefault((p.kind, p.batch_size), [])
+                    line.append((p.macs_per_step, cpu[p.key].epoch_s / p.epoch_s))
+            if not lines:
+                out.append(Crossover(fw, gpu, *_crossing([])))
+            for (kind, batch), pairs in sorted(lines.items()):
+                x, text = _crossing(sorted(pairs))
+                out.append(
+                    Crossover(fw, gpu, x, f"{kind.upper()}, batch {batch}: {text}", kind, batch)
+                )
     return out
 
 
@@ -128,7 +147,7 @@ def table_rows(pts: list[Point]) -> tuple[list[str], list[list[str]]]:
         cells = [fw, any_p.model, str(any_p.batch_size), human(any_p.macs_per_step)]
         for d in devices:
             p = per_dev.get(d)
-            cells.append(f"{p.epoch_s:.3f}" if p else "")
+            cells.append(_time_cell(p) if p else "")
         cpu = per_dev.get("cpu")
         speedups = [
             f"{cpu.epoch_s / per_dev[d].epoch_s:.2f}x"
@@ -140,6 +159,13 @@ def table_rows(pts: list[Point]) -> tuple[list[str], list[list[str]]]:
     header = ["framework", "model", "batch", "MACs/step"]
     header += [f"{d} s/epoch" for d in devices] + ["speedup (T_cpu/T_gpu)"]
     return header, [c for _, c in sorted(rows, key=lambda t: (t[1][0], t[0]))]
+
+
+def _time_cell(p: Point) -> str:
+    """The epoch time and its 95% interval over repeats, or how many runs it rests on."""
+    if p.lo is None or p.hi is None:
+        return f"{p.epoch_s:.3f} (1 run)" if p.runs == 1 else f"{p.epoch_s:.3f}"
+    return f"{p.epoch_s:.3f} [{p.lo:.3f}, {p.hi:.3f}]"
 
 
 def print_crossover(rows: list[RunRow], console) -> None:

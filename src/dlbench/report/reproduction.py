@@ -439,6 +439,14 @@ def _sentence(exp: Experiment, ours: Measured | None, missing: str) -> str:
     return f"{diff:+.1f} points from the report{seeds}: {reason}"
 
 
+def report_speedup(exp: Experiment) -> str:
+    """The report's own CPU/GPU speedup, T_cpu / T_gpu from its two times (report D's 1.709),
+    or "–" where it timed one device only."""
+    if not exp.cpu_s or not exp.gpu_s:
+        return "–"
+    return f"{exp.cpu_s / exp.gpu_s:.3f}x"
+
+
 def render(rows: list[RunRow], missing_reason: dict[str, str]) -> str:
     """The whole Markdown page. `missing_reason[dataset]`: why a dataset's runs are absent."""
     lines = [
@@ -450,10 +458,13 @@ def render(rows: list[RunRow], missing_reason: dict[str, str]) -> str:
         "Colab); dlbench's are this machine's. Times: training time in all, or seconds per epoch",
         "where the report gave that (marked /ep); dlbench's per-epoch figure is the steady epoch.",
         "Where a configuration ran with several seeds, accuracy and time are medians.",
+        "Speedups are T_cpu / T_gpu: the report's from its own two times (below 1: its GPU",
+        "was slower), dlbench's from this machine's CPU and GPU runs of the same suite, so that",
+        "a run on a machine with a GPU fills the comparison in.",
         "",
         "| experiment | suite | params | report acc | dlbench acc | report CPU | dlbench CPU "
-        "| report GPU | dlbench GPU | speedup (dlbench) | note |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| report GPU | dlbench GPU | speedup (report) | speedup (dlbench) | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for exp in EXPERIMENTS:
         matching = [r for r in rows if _matches(r, exp) and _full(r)]
@@ -480,7 +491,7 @@ def render(rows: list[RunRow], missing_reason: dict[str, str]) -> str:
             f"{cpu.time_text if cpu else '–'}{unit if cpu else ''} | "
             f"{_fmt_s(exp.gpu_s)}{unit if exp.gpu_s else ''} | "
             f"{gpu.time_text if gpu else '–'}{unit if gpu else ''} | "
-            f"{speed} | {_sentence(exp, ours, missing)} |"
+            f"{report_speedup(exp)} | {speed} | {_sentence(exp, ours, missing)} |"
         )
     lines += ["", "Parameters exclude batch-norm, as the reports counted them.", ""]
     return "\n".join(lines)

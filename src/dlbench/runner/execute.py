@@ -53,6 +53,7 @@ class Outcome:
     results: list[RunRecord] = field(default_factory=list)
     row_ids: list[int] = field(default_factory=list)
     skipped: int = 0
+    dropped: list[str] = field(default_factory=list)  # pairs `all` left out, with the reason
 
     @property
     def all_ok(self) -> bool:
@@ -77,8 +78,8 @@ class LocalExecutor:
     choose what is left to run (`--resume`), and run them, yielding each as it ends (another
     executor: runner/ray_executor.py)."""
 
-    def expand(self, runs: list[RunSpec]) -> list[RunSpec]:
-        return expand_devices(runs)
+    def expand(self, runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
+        return expand_devices(runs, dropped)
 
     def pending(self, planned: list[Planned], store, resume: bool) -> tuple[list[Planned], int]:
         done = store.done_run_ids() if resume else set()
@@ -108,19 +109,22 @@ class LocalExecutor:
             yield Done(p, result, fingerprint)
 
 
-def expand_devices(runs: list[RunSpec]) -> list[RunSpec]:
-    """Replace framework `all` by the installed frameworks, device `all` by what each sees."""
+def expand_devices(runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
+    """Replace framework `all` by the installed frameworks, device `all` by what each sees;
+    the pairs left out (a framework that cannot see the GPU) are added to `dropped`."""
     from dlbench.frameworks import installed
-    from dlbench.runner.process import resolve_device
+    from dlbench.runner.process import expand_pairs
 
     out: list[RunSpec] = []
     for run in runs:
-        frameworks = installed() if run.framework == "all" else [run.framework]
+        every = run.framework == "all"
+        frameworks = installed() if every else [run.framework]
         if not frameworks:
             raise UserError("no framework is installed: pip install 'dlbench[torch]'")
-        for fw in frameworks:
-            for dev in resolve_device(fw, run.device):
-                out.append(run.model_copy(update={"framework": fw, "device": dev}))
+        pairs, left = expand_pairs(frameworks, run.device, every)
+        if dropped is not None:
+            dropped += [d for d in left if d not in dropped]
+        out += [run.model_copy(update={"framework": fw, "device": dev}) for fw, dev in pairs]
     return out
 
 
@@ -202,7 +206,7 @@ def run_one(
         "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
     }
     read_fd, write_fd = os.pipe()
-    env = child_env(run.framework, run.threads)
+    env = child_env(run.framework, run.threads, run.device)
     env[EVENT_FD_ENV] = str(write_fd)
     # The noise guard: other processes' CPU use just before the run (the worker measures it
     # again over the timed work: `load_during_pct`).
@@ -284,9 +288,10 @@ def execute(
     progress = progress or Progress()
     executor = executor or LocalExecutor()
     check_db_path(db_path)
-    planned = plan(executor.expand(runs), data_dir)
+    dropped: list = []
+    planned = plan(executor.expand(runs, dropped), data_dir)
     store = Store(db_path)
-    outcome = Outcome()
+    outcome = Outcome(dropped=[str(d) for d in dropped])
     try:
         todo, outcome.skipped = executor.pending(planned, store, resume)
         finished = executor.results(

@@ -220,7 +220,8 @@ class RayExecutor:
         self._kinds: dict[str, tuple[str, dict[str, Any]]] = {}  # machine key -> (node, fp)
 
     # 1. what the runs are, against what the cluster offers (not this machine)
-    def expand(self, runs: list[RunSpec]) -> list[RunSpec]:
+    def expand(self, runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
+        """Every node's devices; `dropped` (what `all` left out) is the local executor's."""
         from dlbench.frameworks import installed
 
         connect(self.address)

@@ -74,14 +74,13 @@ class TargetWatch:
 
 def _device_info(backend: Adapter, device: str) -> dict[str, Any]:
     """The device as the adapter sees it (GPU name, memory, CUDA), and the NVIDIA driver."""
-    from dlbench.measure.fingerprint import nvidia_driver_version
+    from dlbench.measure.fingerprint import run_context
 
     try:
         info = dict(backend.device_details(device))
     except Exception as exc:  # noqa: BLE001 - missing details never fail a run
         info = {"device": device, "details_error": f"{type(exc).__name__}: {exc}"}
-    if device != "cpu":
-        info["nvidia_driver"] = nvidia_driver_version()
+    info.update(run_context(info))  # environment; for a GPU its driver, CUDA and NVML state
     return info
 
 
@@ -179,8 +178,10 @@ def run_job(job: dict[str, Any], events: Events) -> RunRecord:
         # noise guard's "during" figure, measured here where the timed region is known.
         load = LoadMeter.start()
         meter = EnergyMeter(*_gpu_of(result.device_info)).start()
+        trainer.on_phase = meter.phase  # the trainer pauses the energy window while it validates
         trainer.fit(on_epoch, on_step)
         result.update(**meter.stop())
+        result.options = {**(result.options or {}), **meter.notes()}
         result.update(**target.result())
         epoch_times = [e["epoch_s"] for e in result.epochs]
         result.train_s = sum(epoch_times)

@@ -71,5 +71,6 @@ def device_details(name: str) -> dict[str, object]:
     info: dict[str, object] = {"device": name, "keras_device": where, "keras_backend": BACKEND}
     if where.startswith("gpu"):
         gpu_name, memory = impl.gpus()[int(where.split(":")[1])]
-        info.update(gpu_name=gpu_name, gpu_memory_bytes=memory)
+        # The GPU's UUID comes from NVML in the worker (measure.fingerprint.run_context).
+        info.update(gpu_name=gpu_name, gpu_memory_bytes=memory, **impl.gpu_software())
     return info

@@ -3,6 +3,7 @@ the trainer calls them without asking which backend it runs on."""
 
 from __future__ import annotations
 
+import contextlib
 from importlib.util import find_spec
 from typing import Any
 
@@ -10,6 +11,7 @@ import jax
 import jaxlib
 
 from dlbench.frameworks.base import pin_to_cpus
+from dlbench.measure.fingerprint import gpu_memory_bytes
 from dlbench.spec.layers import ModelSpec
 
 FRAMEWORK = "keras-jax"
@@ -21,11 +23,9 @@ def gpus() -> list[tuple[str, int | None]]:
         found = jax.devices("gpu")
     except RuntimeError:
         return []
-    out = []
-    for dev in found:
-        stats = dev.memory_stats() or {}
-        out.append((dev.device_kind, stats.get("bytes_limit")))
-    return out
+    # The memory is the GPU's (NVML), not `bytes_limit`: that is the size of XLA's pool (75%
+    # of the GPU when it preallocates), which would read as the GPU's memory.
+    return [(dev.device_kind, gpu_memory_bytes(i)) for i, dev in enumerate(found)]
 
 
 def no_gpu_reason() -> str:
@@ -48,12 +48,44 @@ def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:
     return True, "JAX always compiles with XLA"
 
 
-def sync(variables: list, on_gpu: bool) -> None:
+def sync(variables: list, gpu_index: int | None) -> None:
     """JAX dispatches asynchronously even on the CPU. Every output of a jitted step is ready
     together, so waiting for the weights waits for the last step."""
     # (Inside fit, Keras detaches the weights from the variables until the epoch ends.)
     values = [getattr(v, "_value", None) for v in variables]
     jax.block_until_ready([v for v in values if v is not None])
+
+
+def resident(arrays: tuple, gpu_index: int | None) -> tuple | None:
+    """None: batches stay numpy slices (Keras puts each on the device without waiting)."""
+    return None
+
+
+def host_syncs_per_step(steps_per_execution: int, resident_batches: bool) -> float:
+    """None in the step loop: JAX dispatches asynchronously, and Keras turns the logs into
+    numbers on a thread of its own on JAX."""
+    return 0.0
+
+
+def reset_peak(index: int) -> bool:
+    """False: JAX has no way to reset `peak_bytes_in_use`; the peak includes the warm-up."""
+    return False
+
+
+def gpu_software() -> dict[str, Any]:
+    """The CUDA plugin and what its client reports (CUDA and cuDNN as the plugin loaded them)."""
+    from importlib import metadata
+
+    info: dict[str, Any] = {}
+    for dist in ("jax-cuda12-plugin", "jax-cuda13-plugin"):
+        try:
+            info["jax_cuda_plugin"] = f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    # An older jax without it: the plugin's version says enough.
+    with contextlib.suppress(Exception):
+        info["platform_version"] = jax.devices("gpu")[0].client.platform_version
+    return info
 
 
 def peak_device_bytes(index: int) -> int | None:

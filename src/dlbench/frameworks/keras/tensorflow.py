@@ -8,6 +8,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from dlbench.measure.fingerprint import gpu_memory_bytes
 from dlbench.spec.layers import Conv2d, ModelSpec
 
 FRAMEWORK = "keras-tf"
@@ -19,7 +20,7 @@ def gpus() -> list[tuple[str, int | None]]:
     for dev in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(dev)
         out.append((details.get("device_name", dev.name), None))
-    return out
+    return [(name, gpu_memory_bytes(i)) for i, (name, _) in enumerate(out)]
 
 
 def no_gpu_reason() -> str:
@@ -56,10 +57,32 @@ def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:
     return True, "XLA"
 
 
-def sync(variables: list, on_gpu: bool) -> None:
+def sync(variables: list, gpu_index: int | None) -> None:
     """Wait for the device; TensorFlow's eager CPU ops return when their result is computed."""
-    if on_gpu:
+    if gpu_index is not None:
         tf.test.experimental.sync_devices()
+
+
+def resident(arrays: tuple, gpu_index: int | None) -> tuple | None:
+    """None: batches stay numpy slices, which tf.data moves to the device."""
+    return None
+
+
+def host_syncs_per_step(steps_per_execution: int, resident_batches: bool) -> float:
+    """One per call of the train function: TensorFlow is not thread-safe for Keras, so Keras
+    turns each call's logs into numbers at batch end on the main thread (a device sync)."""
+    return 1.0 / steps_per_execution
+
+
+def reset_peak(index: int) -> bool:
+    tf.config.experimental.reset_memory_stats(f"GPU:{index}")
+    return True
+
+
+def gpu_software() -> dict[str, Any]:
+    """The CUDA toolkit and cuDNN TensorFlow was built with."""
+    build = tf.sysconfig.get_build_info()
+    return {"cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}
 
 
 def peak_device_bytes(index: int) -> int | None:

@@ -44,9 +44,35 @@ def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:
     return None
 
 
-def sync(variables: list, on_gpu: bool) -> None:
-    if on_gpu:
-        torch.cuda.synchronize()
+def sync(variables: list, gpu_index: int | None) -> None:
+    """Wait for the run's own GPU: a bare torch.cuda.synchronize() waits for cuda:0's."""
+    if gpu_index is not None:
+        torch.cuda.synchronize(gpu_index)
+
+
+def resident(arrays: tuple, gpu_index: int | None) -> tuple | None:
+    """The training arrays as torch tensors on the run's device, once (on the CPU they share
+    numpy's memory): Keras on torch then takes each batch as a slice already in place, instead
+    of copying it from pageable host memory every step (a copy the host waits for)."""
+    dev = torch.device("cpu" if gpu_index is None else f"cuda:{gpu_index}")
+    return tuple(torch.from_numpy(a).to(dev) for a in arrays)
+
+
+def host_syncs_per_step(steps_per_execution: int, resident_batches: bool) -> float:
+    """Where the host waits for the device in one step: each batch's copy of x and y from
+    host memory, unless they are resident (Keras turns logs into numbers on a thread of its
+    own on torch, which the step loop does not wait for)."""
+    return 0.0 if resident_batches else 2.0
+
+
+def reset_peak(index: int) -> bool:
+    torch.cuda.reset_peak_memory_stats(index)
+    return True
+
+
+def gpu_software() -> dict[str, Any]:
+    """The CUDA toolkit and cuDNN this backend's build uses (the driver's CUDA is NVML's)."""
+    return {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
 
 
 def peak_device_bytes(index: int) -> int | None:

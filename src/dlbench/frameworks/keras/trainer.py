@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,32 @@ class EpochBatches(keras.utils.PyDataset):
     """The training set in batches, in the epoch's permutation: the same batches as every other
     framework. Slices of arrays in memory need no worker threads; `set_epoch` picks the order."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        seed: int,
+        resident: tuple | None = None,
+    ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
-        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.n, self.batch_size, self.seed = len(x), batch_size, seed
+        # `resident`: x and y already on the run's device (keras-torch), sliced there by an
+        # index of the same kind; otherwise numpy slices, copied to the device per batch.
+        self.x, self.y = resident or (x, y)
+        self.resident = resident is not None
         self.set_epoch(1)
 
     def set_epoch(self, epoch: int) -> None:
-        self.order = epoch_permutation(len(self.x), self.seed, epoch)
+        order = epoch_permutation(self.n, self.seed, epoch)
+        if self.resident:
+            import torch  # only keras-torch keeps its batches resident
+
+            order = torch.from_numpy(order).to(self.x.device)
+        self.order = order
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(self.n / self.batch_size)
 
     def __getitem__(self, i: int):
         idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
@@ -104,6 +121,7 @@ class _EpochClock(keras.callbacks.Callback):
         self.train_end, self.val_s = 0.0, None
         self.last_report = time.perf_counter()
         self.start = self.trainer.clock.now()
+        self.trainer._phase("train")
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.on_step_cb and time.perf_counter() - self.last_report > STEP_REPORT_S:
@@ -112,12 +130,14 @@ class _EpochClock(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         self.train_end = self.val_start = self.trainer.clock.now()
+        self.trainer._phase("validate")
 
     def on_test_end(self, logs=None):
         self.val_s = self.trainer.clock.now() - self.val_start
 
     def on_epoch_end(self, epoch, logs=None):
         end = self.train_end or self.trainer.clock.now()
+        self.trainer._phase("validate")  # no validation set: the epoch's training ends here
         logs = logs or {}
         record = EpochRecord(
             self.epoch,
@@ -175,6 +195,10 @@ class Trainer:
             self.model.optimizer.build(self.model.trainable_variables)
         self.clock = SyncClock(self._sync)
         self.compile_s = 0.0
+        self.on_phase: Callable[[str], None] | None = None  # the worker's energy meter
+        self._last_phase = ""
+        gpu = self._gpu_index()
+        self.resident = impl.resident((data.x_train, self._labels(data.y_train)), gpu)
         self.options: dict[str, Any] = {
             "keras_backend": BACKEND,
             **threads,
@@ -184,7 +208,15 @@ class Trainer:
             "steps_per_execution": self.model.steps_per_execution,
             "train_loop": "model.fit, one call for all epochs, verbose=0",
             "batches": "PyDataset over the epoch permutation, shuffle=False",
-            "data_on_device": False,
+            "data_on_device": self.resident is not None,
+            "resident_data_bytes": sum(int(a.nbytes) for a in (data.x_train, data.y_train))
+            if self.resident is not None
+            else 0,
+            # Where the host waits for the device in one training step (see each backend).
+            "host_syncs_per_step": impl.host_syncs_per_step(
+                self.model.steps_per_execution, self.resident is not None
+            ),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "validation": "inside fit (validation_data), timed apart",
             "eval_batch": EVAL_BATCH,
             "head": self.head.mode,
@@ -201,9 +233,22 @@ class Trainer:
             return cpu_model()
         return impl.gpus()[int(self.keras_device.split(":")[1])][0]
 
+    def _gpu_index(self) -> int | None:
+        """The run's GPU as the backend numbers it, None on the CPU."""
+        if not self.keras_device.startswith("gpu"):
+            return None
+        return int(self.keras_device.split(":")[1])
+
     def _sync(self) -> None:
-        """Wait for the device: the clock reads after the work, not after its launch."""
-        impl.sync(self.model.trainable_variables, self.keras_device.startswith("gpu"))
+        """Wait for the run's own device: the clock reads after the work, not its launch."""
+        impl.sync(self.model.trainable_variables, self._gpu_index())
+
+    def _phase(self, name: str) -> None:
+        """Tell the worker's energy meter where the epoch is (after a synchronised read), once
+        per change (the end of an epoch after validation is no news)."""
+        if self.on_phase is not None and name != self._last_phase:
+            self.on_phase(name)
+        self._last_phase = name
 
     # -- training -------------------------------------------------------------------------
     def _state(self) -> list[np.ndarray]:
@@ -211,7 +256,10 @@ class Trainer:
         return _read(self.model.variables + self.model.optimizer.variables)
 
     def _restore(self, state: list[np.ndarray]) -> None:
-        _write(self.model.variables + self.model.optimizer.variables, state)
+        # Inside the device scope: on keras-jax, values assigned outside it land on JAX's
+        # default device, and a `cpu` or `cuda:1` run would start with its weights elsewhere.
+        with self._on_device():
+            _write(self.model.variables + self.model.optimizer.variables, state)
 
     def warm_up(self) -> float:
         """Trace and compile before the clock: one throw-away `fit` over a full batch and the
@@ -243,6 +291,9 @@ class Trainer:
         self.compile_s = self.clock.now() - start
         self._restore(state)
         self.model.reset_metrics()
+        gpu = self._gpu_index()
+        # The run's peak is its training's: reset it where the backend can (JAX cannot).
+        self.options["peak_reset_after_warm_up"] = gpu is not None and impl.reset_peak(gpu)
         return self.compile_s
 
     def fit(self, on_epoch: OnEpoch, on_step: OnStep | None = None) -> None:
@@ -251,6 +302,7 @@ class Trainer:
             self.head.targets(self.data.y_train),
             self.run.batch_size,
             self.run.effective_seed,
+            self.resident,
         )
         val = None
         if len(self.data.x_val):
@@ -313,7 +365,8 @@ class Trainer:
         return _read(self.model.variables)
 
     def restore(self, state: list[np.ndarray]) -> None:
-        _write(self.model.variables, state)
+        with self._on_device():  # see _restore
+            _write(self.model.variables, state)
 
     def save(self, path: Path) -> None:
         """Keras' .weights.h5; Keras insists on that suffix, so other names go through one."""

@@ -17,6 +17,7 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,14 +76,26 @@ class Trainer:
         self.compiled = run.framework == "torch-compile"
         # Static shapes: warm_up compiles the full batch and the epoch's last, shorter one.
         self.step_net = torch.compile(self.net, dynamic=False) if self.compiled else self.net
+        # tuned: cuDNN tries its convolution algorithms once per shape and keeps the fastest,
+        # as XLA autotunes inside compile_s; the trials run in warm_up, before the clock.
+        torch.backends.cudnn.benchmark = run.tuning == "tuned"
         self.clock = SyncClock(self._sync)
         self.compile_s = 0.0
+        self.on_phase: Callable[[str], None] | None = None  # the worker's energy meter
+        resident = run.tuning == "tuned"
         self.options = {
             "threads": torch.get_num_threads(),
             "tuning": run.tuning,
             "torch_compile": self.compiled,
             "data_on_device": run.tuning == "tuned",
             "host_sync_per_step": run.tuning == "default",
+            # Where the host waits for the device in a step: default copies x and y from
+            # pageable memory (each copy waits for the stream) and calls .item() twice.
+            "host_syncs_per_step": 0 if resident else 4,
+            # The training set kept on the device (tuned): part of peak_device_bytes, told apart.
+            "resident_data_bytes": data.x_train.size * 4 + data.y_train.size * 8 if resident else 0,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
             "fused_optimizer": run.tuning == "tuned" and run.optimizer != "adadelta",
             "channels_last": self.memory_format == torch.channels_last,
             "head": self.head.mode,
@@ -123,23 +136,48 @@ class Trainer:
 
     # -- training -------------------------------------------------------------------------
     def warm_up(self) -> float:
-        """Compile before the clock starts (torch-compile): forward and backward on one batch of
-        each shape the epoch will use, with every weight and buffer restored afterwards."""
-        if not self.compiled:
-            return 0.0
+        """Everything a first step pays once, before the clock starts: one throw-away training
+        step (forward, backward, optimizer) on a batch of each shape the epoch uses and one
+        evaluation batch, as Keras' warm-up does. On a GPU that is cuBLAS/cuDNN start-up, lazy
+        kernel loading and (tuned) cuDNN's autotuning; with torch-compile, compilation. Every
+        weight, buffer, optimizer slot and random-generator state is restored afterwards, and
+        the device's peak memory is reset, so the run's peak is its own training's."""
         n, bs = len(self.data.x_train), self.run.batch_size
+        if n == 0:
+            return 0.0  # a restored model (frameworks/restore.py) has no training data
         sizes = {min(bs, n)} | ({n % bs} if n % bs else set())
         state = copy.deepcopy(self.net.state_dict())
+        opt_state = copy.deepcopy(self.optimizer.state_dict())
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         x = self._to_device(self.data.x_train[: max(sizes)])
         y = self._labels(self.data.y_train[: max(sizes)])
         start = self.clock.now()
         self.net.train()
         for size in sorted(sizes):
-            self._loss(self.step_net(x[:size]), y[:size]).backward()
-        self.optimizer.zero_grad(set_to_none=True)
+            self._step(x[:size], y[:size])
+        eval_x = self.data.x_val if len(self.data.x_val) else self.data.x_test
+        if len(eval_x):
+            self._logits(eval_x[:EVAL_BATCH])
         self.compile_s = self.clock.now() - start
         self.net.load_state_dict(state)
+        self.optimizer.load_state_dict(opt_state)
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, self.device)
+        self._reset_peak()
         return self.compile_s
+
+    def _reset_peak(self) -> None:
+        """From here on the device's peak memory is the run's training (and its data's)."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def _phase(self, name: str) -> None:
+        """Tell the worker's energy meter where the epoch is (after a synchronised read)."""
+        if self.on_phase is not None:
+            self.on_phase(name)
 
     def fit(self, on_epoch: OnEpoch, on_step: OnStep | None = None) -> None:
         if self.run.tuning == "tuned":
@@ -173,6 +211,7 @@ class Trainer:
             # docs/performance.md, "What `tuned` changes").
             losses, logits_kept, predicted = [], [], []
             start = self.clock.now()
+            self._phase("train")
             last_report = time.perf_counter()
             for step in range(steps):
                 idx = perm[step * bs : (step + 1) * bs]
@@ -206,6 +245,7 @@ class Trainer:
             self.net.train()
             loss_total, correct_total = 0.0, 0
             start = self.clock.now()
+            self._phase("train")
             for step, (xb, yb) in enumerate(loader):
                 xb, yb = xb.to(self.device), yb.to(self.device)
                 loss, logits = self._step(xb, yb)
@@ -233,7 +273,9 @@ class Trainer:
         self, on_epoch: OnEpoch, epoch: int, loss_sum: float, correct: int, n: int, start: float
     ) -> bool:
         """The epoch's record (timed from `start` to now), validated and handed on; False: stop."""
-        record = EpochRecord(epoch, loss_sum / n, correct / n, self.clock.now() - start)
+        epoch_s = self.clock.now() - start
+        self._phase("validate")  # the energy window pauses while the model validates
+        record = EpochRecord(epoch, loss_sum / n, correct / n, epoch_s)
         self._validate_into(record)
         return on_epoch(record)
 
