@@ -221,7 +221,7 @@ def check_discovery(device: str) -> tuple[str, dict]:
     stdout, error = run_python(
         ["-c", "import jax; print(jax.devices()[0].platform)"], "keras-jax", None, 120
     )
-    platform = (stdout.strip().splitlines() or ["?"])[-1] if not error else error
+    platform = error if error else (stdout.strip().splitlines() or ["?"])[-1]
     ok &= platform == "gpu"
     return ("PASS" if ok else "FAIL"), {"devices": seen, "jax_platform": platform}
 
