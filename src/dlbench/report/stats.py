@@ -184,7 +184,7 @@ def metric_value(row: RunRow, metric: str) -> Any:
 
 # Fields a stored spec leaves out when they hold their default (spec/run.py `resolved`, so
 # that older run ids stay the same): read as that default.
-_LEFT_OUT_AT_DEFAULT = {"keep": "last"}
+_LEFT_OUT_AT_DEFAULT = {"keep": "last", "tf32": "off"}
 
 
 def spec_field(row: RunRow, name: str) -> Any:

@@ -63,6 +63,7 @@ def expand_devices(runs: list[RunSpec]) -> list[RunSpec]:
     """Replace framework `all` by the installed frameworks, device `all` by what each sees."""
     from dlbench.frameworks import installed
     from dlbench.runner.process import resolve_device
+    from dlbench.spec.precision import refusal
 
     out: list[RunSpec] = []
     for run in runs:
@@ -71,6 +72,8 @@ def expand_devices(runs: list[RunSpec]) -> list[RunSpec]:
             raise UserError("no framework is installed: pip install 'dlbench[torch]'")
         for fw in frameworks:
             for dev in resolve_device(fw, run.device):
+                if run.device == "all" and refusal(run.precision, run.tf32, dev):
+                    continue  # `all`: the devices that can compute the run's precision
                 out.append(run.model_copy(update={"framework": fw, "device": dev}))
     return out
 
@@ -82,6 +85,7 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
     from dlbench.frameworks.base import head_for
     from dlbench.measure.work import train_flops_per_sample
     from dlbench.spec.layers import summarize
+    from dlbench.spec.precision import refusal
 
     planned = []
     infos: dict[str, Any] = {}
@@ -97,6 +101,9 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
                 f"{run.label()}: --keep best-val chooses by validation accuracy and needs a "
                 "validation set: add --val-fraction 0.1, or use --keep last"
             )
+        why = refusal(run.precision, run.tf32, run.device)
+        if why:
+            raise UserError(f"{run.label()}: {why}")
         missing = missing_packages(run.framework)
         if missing:
             raise UserError(

@@ -78,13 +78,16 @@ class RunSpec(BaseModel):
     limit_test: PositiveInt | None = None  # first N test samples
     normalize: Literal["scale", "l2-rows", "standardize", "none"] = "scale"
     tuning: Literal["default", "tuned"] = "tuned"  # as tutorials do it, or as fast as we know
-    precision: Literal["float32"] = "float32"
+    # float32, or mixed precision: products in bfloat16/float16, weights and loss in float32
+    precision: Literal["float32", "bf16-mixed", "fp16-mixed"] = "float32"
     repeat: int = Field(0, ge=0)  # index among --repeats; seed of repeat i is seed + i
     target_acc: float | None = Field(None, gt=0, le=1)  # time-to-accuracy target (DAWNBench)
     target_on: Literal["val", "test"] = "val"  # which accuracy must reach target_acc
     # Which weights are tested and saved: the last epoch's, or those of the epoch with the best
     # validation accuracy (needs val_fraction > 0; the test set never chooses).
     keep: Literal["last", "best-val"] = "last"
+    # TensorFloat-32 for float32 products on NVIDIA GPUs; off: IEEE float32 in every framework
+    tf32: Literal["off", "on"] = "off"
 
     @field_validator("model", mode="before")
     @classmethod
@@ -114,6 +117,12 @@ class RunSpec(BaseModel):
         if not ok:
             raise ValueError(f"unknown device {v!r}; use cpu, cuda, cuda:N or all")
         return v
+
+    @field_validator("tf32", mode="before")
+    @classmethod
+    def _tf32_word(cls, v: Any) -> Any:
+        # YAML reads a bare `on`/`off` as true/false
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @field_validator("init")
     @classmethod
@@ -153,6 +162,8 @@ class RunSpec(BaseModel):
             del data["target_acc"], data["target_on"]
         if self.keep == "last":
             del data["keep"]  # likewise
+        if self.tf32 == "off":
+            del data["tf32"]  # likewise
         data["model"] = self.model_spec().model_dump(mode="json")
         data["model_name"] = self.model_name
         return data
