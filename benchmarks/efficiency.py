@@ -1,5 +1,5 @@
 """Efficiency: achieved training FLOP/s (measure/work.py's count: forward and backward of every
-dense and conv layer) as a fraction of the float32 GEMM peak that measure/probe.py measures in
+dense and conv layer) as a fraction of the float32 GEMM peak that runner/probe.py measures in
 this same process first. Every preset under torch `tuned` (in this process, random data of the
 preset's input shape: FLOPs do not depend on the values), then report A's deep MLP and report
 B's CNN 100K under the Keras backends' `tuned` (each in its own `dlbench run` process).
@@ -18,8 +18,8 @@ from common import load, load_note, runs, table, write
 
 from dlbench.frameworks import torch as tb
 from dlbench.frameworks.base import PreparedData
-from dlbench.measure import probe
 from dlbench.measure.work import train_flops_per_sample
+from dlbench.runner import probe
 from dlbench.spec import PRESETS, make_run, summarize
 
 THREADS = 2

@@ -2,7 +2,7 @@
 # Set up dlbench on a fresh Debian/Ubuntu machine, idempotently:
 #   - Debian's dataset-fashion-mnist (the default suite's data) and chromium (the report test);
 #   - a virtual environment in .venv with dlbench, PyTorch (CPU build, pinned), Keras 3 with
-#     TensorFlow and JAX, and the test tools.
+#     TensorFlow and JAX, Ray (the cluster executor), and the test tools.
 # Usage: bash scripts/setup.sh            (everything)
 #        DLBENCH_EXTRAS=torch bash scripts/setup.sh   (PyTorch only, no Keras)
 set -euo pipefail

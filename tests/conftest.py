@@ -1,16 +1,52 @@
-"""Shared fixtures: real data slices, and a CLI runner that runs `python -m dlbench`."""
+"""What every test package shares: data, databases, processes. Reuse these before writing new.
+
+Data
+    FASHION, FASHION_FILES   Debian's Fashion-MNIST (dataset-fashion-mnist) and its four files.
+    needs_fashion            marker: skip when those files are absent (FASHION_MISSING says why).
+    fashion_dir              fixture: that folder, or a skip.
+    fashion_slice            fixture (session): 3,000 training and 1,000 test images, scaled.
+    digits_data              fixture (session): scikit-learn's digits as PreparedData.
+    has_module, needs_torch  is a package installed; marker: skip without torch.
+
+Databases
+    synthetic_db, synthetic_rows   fixtures (session): eight fixed rows, no training
+                                   (tests/report/helpers.make_db; golden files come from it).
+    trained_db                     fixture (session, slow): one `dlbench run` of a small suite,
+                                   trained once for the whole session (TrainedDb: path, folder
+                                   dataset, run ids). Read it; copy it before writing to it.
+
+Processes
+    cli                      fixture: `python -m dlbench ARGS` in tmp_path (CompletedProcess).
+    busy_core                fixture: another process keeping one core busy while the test runs.
+    run_script, script_json  a Python script in a fresh process, in a framework's environment
+                             as the runner starts it; script_json reads its result line.
+
+Markers (pyproject.toml): `slow` on every test that trains in a child process (or needs a
+fixture that does): `pytest -m "not slow"` is the inner loop. `keras`, `torch`, `gpu`: what it needs.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+HAS_FASHION = all((FASHION / f).is_file() for f in FASHION_FILES)
+FASHION_MISSING = f"real Fashion-MNIST is not at {FASHION} (apt-get install dataset-fashion-mnist)"
 
 # Tests never download: a dataset that is not on disk must fail with its message, at once.
 os.environ["DLBENCH_NO_DOWNLOAD"] = "1"
@@ -22,29 +58,16 @@ def has_module(name: str) -> bool:
     return find_spec(name) is not None
 
 
-needs_fashion = pytest.mark.skipif(
-    not FASHION.exists(), reason="Debian's dataset-fashion-mnist is not installed"
-)
+needs_fashion = pytest.mark.skipif(not HAS_FASHION, reason=FASHION_MISSING)
 needs_torch = pytest.mark.skipif(not has_module("torch"), reason="torch is not installed")
 
 
-@pytest.fixture
-def cli(tmp_path):
-    """Run the CLI in a subprocess, in tmp_path; returns CompletedProcess with text output."""
-
-    def run(*args: str, timeout: float = 600, env: dict | None = None):
-        full_env = {**os.environ, "COLUMNS": "250", **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "dlbench", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            check=False,
-        )
-
-    return run
+# -- data --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    if not HAS_FASHION:
+        pytest.skip(FASHION_MISSING)
+    return FASHION
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +92,8 @@ def digits_data():
 
 
 @pytest.fixture(scope="session")
-def fashion_slice():
+def fashion_slice(fashion_dir):
     """The first 3,000 Fashion-MNIST training and 1,000 test images, scaled."""
-    if not FASHION.exists():
-        pytest.skip("Debian's dataset-fashion-mnist is not installed")
     from dlbench.data import load_dataset, normalize
     from dlbench.frameworks.base import PreparedData
 
@@ -89,3 +110,106 @@ def fashion_slice():
         ds.num_classes,
         ds.class_names,
     )
+
+
+# -- databases ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def synthetic_db(tmp_path_factory) -> Path:
+    from tests.report.helpers import make_db
+
+    return make_db(tmp_path_factory.mktemp("synthetic") / "golden.sqlite")
+
+
+@pytest.fixture(scope="session")
+def synthetic_rows(synthetic_db):
+    from dlbench.store.db import Store
+
+    with Store(synthetic_db, readonly=True) as store:
+        return store.runs()
+
+
+class TrainedDb(NamedTuple):
+    path: Path  # the database
+    folder: Path  # the folder dataset it trained on (hostile names)
+    ids: dict[str, int]  # row id by "model@kind", kind: digits, folder or fashion-mnist
+
+
+@pytest.fixture(scope="session")
+def trained_db(tmp_path_factory) -> TrainedDb:
+    """digits (a-mlp), the hostile folder (a three-class MLP) and, when Fashion-MNIST is
+    installed, a-mlp on 3,000 images and b-cnn-20k on 500: one `dlbench run`, once a session."""
+    pytest.importorskip("torch")
+    from tests.report.helpers import run_ids, train_db
+
+    db, folder = train_db(tmp_path_factory.mktemp("trained"), fashion=HAS_FASHION)
+    return TrainedDb(db, folder, run_ids(db))
+
+
+# -- processes ---------------------------------------------------------------------------------
+@pytest.fixture
+def cli(tmp_path):
+    """Run the CLI in a subprocess, in tmp_path; returns CompletedProcess with text output."""
+
+    def run(*args: str, timeout: float = 600, env: dict | None = None):
+        full_env = {**os.environ, "COLUMNS": "250", **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "dlbench", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def busy_core():
+    """Another process spinning on one core for the length of the test (then killed)."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.3)  # started and spinning before the test measures
+    try:
+        yield busy
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def run_script(
+    code: str,
+    *args: str,
+    framework: str | None = None,
+    threads: int | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """`python -c CODE ARGS` in a fresh process: in `framework`'s environment (its Keras
+    backend, `threads` for OpenMP and TensorFlow), as the runner starts a run, when given."""
+    if framework is not None:
+        from dlbench.runner.process import child_env
+
+        base = child_env(framework, threads)
+    else:
+        base = dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def script_json(code: str, *args: str, marker: str, **kwargs) -> dict:
+    """run_script, then the JSON of the last stdout line starting with `marker` (a framework may
+    print its own lines too); no such line fails the test with the end of the script's stderr."""
+    proc = run_script(code, *args, **kwargs)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(marker)]
+    if not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        what = kwargs.get("framework") or "the script"
+        raise AssertionError(f"{what} gave no {marker.strip()} line ({proc.returncode}):\n{tail}")
+    return json.loads(lines[-1][len(marker) :])

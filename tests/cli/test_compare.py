@@ -123,12 +123,16 @@ def test_show(cli, device_db):
 
 
 @needs_torch
+@pytest.mark.slow
 def test_probe_and_time_to_target_end_to_end(cli, tmp_path):
     db = str(tmp_path / "e.sqlite")
-    probe = cli("probe", "--device", "cpu", "--db", db)
+    probe = cli("probe", "--device", "cpu", "--threads", "1", "--db", db)
     assert probe.returncode == 0, probe.stderr
     assert "float32" in probe.stdout and "GFLOP/s" in probe.stdout
-    common = ["--dataset", "digits", "--framework", "torch", "--device", "cpu", "--no-save"]
+    common = [
+        *("--dataset", "digits", "--framework", "torch", "--device", "cpu", "--no-save"),
+        *("--threads", "1"),  # as the probe: % of peak compares the same thread count
+    ]
     run = cli(
         "run", "--model", "a-mlp", *common, "--epochs", "2", "--target-acc", "0.99",
         "--target-on", "test", "--db", db,

@@ -1,6 +1,6 @@
 """`dlbench predict`, `featuremaps`, `evaluate`, `report` and `export` on a real database.
 
-The database (tests/report/helpers.real_db) is trained once per session by `dlbench run`:
+The database (tests/conftest.py: trained_db) is trained once per session by `dlbench run`:
 a-mlp on digits, a three-class MLP on a folder dataset with hostile names, and, with
 Fashion-MNIST installed, a-mlp on 3,000 images and b-cnn-20k on 500. The commands run in this
 process, so torch is imported once.
@@ -15,27 +15,19 @@ import numpy as np
 import pytest
 
 from tests.conftest import needs_fashion, needs_torch
-from tests.report.helpers import (
-    FOLDER_CLASSES,
-    invoke,
-    make_db,
-    pattern_image,
-    real_db,
-    real_folder,
-    run_ids,
-)
+from tests.report.helpers import FOLDER_CLASSES, invoke, make_db, pattern_image
 
-pytestmark = needs_torch
+pytestmark = [needs_torch, pytest.mark.slow]  # the database is trained in a child process
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    return real_db(tmp_path_factory)
+def db(trained_db):
+    return trained_db.path
 
 
 @pytest.fixture(scope="module")
-def ids(db):
-    return run_ids(db)
+def ids(trained_db):
+    return trained_db.ids
 
 
 def _predictions(out: str) -> dict[str, str]:
@@ -168,6 +160,18 @@ def test_evaluate_with_an_extra_class_is_not_square(evaluated, homemade):
     assert correct / 60 > 0.6
 
 
+def test_evaluate_says_what_it_converted(evaluated, homemade):
+    """The digits model (1x8x8 gray) on 32x32 RGB folders: the images were made gray and
+    resized, and the command says so instead of doing it silently."""
+    code, out, err = evaluated
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert (
+        f"images converted: folder:{homemade} is 3x32x32 RGB, the model was trained on "
+        "1x8x8 gray: made gray, resized to 8x8 (cv2.INTER_AREA)"
+    ) in flat
+
+
 def test_report_shows_evaluations_feature_maps_and_samples(
     db, evaluated, featuremaps_out, tmp_path
 ):
@@ -201,9 +205,9 @@ def test_errors_are_one_line(db, tmp_path):
     assert code == 2 and "unknown format" in err
 
 
-def test_predict_unreadable_image(db, ids, tmp_path):
+def test_predict_unreadable_image(db, ids, tmp_path, trained_db):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     code, _, err = invoke("predict", ids["a-mlp@digits"], bad, "--db", db)
     assert code == 2 and "not an image" in err
-    assert real_folder().exists()
+    assert trained_db.folder.exists()

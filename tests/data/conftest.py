@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from dlbench.data import locations as locate_mod
-from tests.data.data_helpers import FASHION_DIR, IDX_GZ
 
 
 @pytest.fixture(autouse=True)
@@ -28,15 +27,6 @@ def no_system_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     system = tmp_path / "system"
     monkeypatch.setattr(locate_mod, "SYSTEM_DIRS", (system,))
     return system
-
-
-@pytest.fixture
-def fashion_dir() -> Path:
-    if not all((FASHION_DIR / f).is_file() for f in IDX_GZ):
-        pytest.skip(
-            f"real Fashion-MNIST is not at {FASHION_DIR} (apt-get install dataset-fashion-mnist)"
-        )
-    return FASHION_DIR
 
 
 @pytest.fixture(scope="session")

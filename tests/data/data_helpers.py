@@ -9,21 +9,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-IDX_GZ = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
+from tests.conftest import FASHION, FASHION_FILES
 
 
 def link_fashion(dest: Path, *, skip: tuple[str, ...] = ()) -> Path:
     """A folder of symlinks to the real Fashion-MNIST files, but for `skip`."""
     dest.mkdir(parents=True, exist_ok=True)
-    for f in IDX_GZ:
+    for f in FASHION_FILES:
         if f not in skip:
-            (dest / f).symlink_to(FASHION_DIR / f)
+            (dest / f).symlink_to(FASHION / f)
     return dest
 
 

@@ -21,7 +21,7 @@ from dlbench.data.catalog import BUILTINS, Remote
 from dlbench.data.download import DownloadError, fetch
 from dlbench.data.locations import NO_DOWNLOAD_ENV, cache_dir
 from dlbench.errors import UserError
-from tests.data.data_helpers import FASHION_DIR, IDX_GZ
+from tests.conftest import FASHION, FASHION_FILES
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -101,7 +101,7 @@ def test_failed_download_is_a_user_error_naming_the_files(
     msg = str(err.value)
     assert msg.startswith("mnist: not found locally and the download failed (")
     assert "\n" not in msg
-    for f in IDX_GZ:
+    for f in FASHION_FILES:
         assert f in msg
     assert str(cache_dir("mnist")) in msg and "$DLBENCH_DATA" in msg and "--data-dir" in msg
 
@@ -110,16 +110,16 @@ def test_download_fills_the_cache(
     server, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch, no_system_dirs: Path
 ) -> None:
     root, url = server
-    for f in IDX_GZ:
-        (root / f).symlink_to(FASHION_DIR / f)
-    remotes = tuple(remote_for(root / f, (url + f,)) for f in IDX_GZ)
+    for f in FASHION_FILES:
+        (root / f).symlink_to(FASHION / f)
+    remotes = tuple(remote_for(root / f, (url + f,)) for f in FASHION_FILES)
     b = dataclasses.replace(BUILTINS["fashion-mnist"], remotes=remotes)
     monkeypatch.setitem(BUILTINS, "fashion-mnist", b)
     monkeypatch.delenv(NO_DOWNLOAD_ENV)
     d = load_dataset("fashion-mnist", limit_train=10, limit_test=10)
     cache = cache_dir("fashion-mnist")
     assert d.source == str(cache)
-    assert sorted(p.name for p in cache.iterdir()) == sorted(IDX_GZ)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(FASHION_FILES)
     assert locate("fashion-mnist") == (cache, f"found in {cache} (user cache)")
     assert d.y_train.tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 

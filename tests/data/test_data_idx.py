@@ -13,18 +13,15 @@ from dlbench.data.catalog import BUILTINS, FASHION_CLASSES
 from dlbench.data.idx import read_idx
 from dlbench.data.locations import repair_hint
 from dlbench.errors import UserError
-from tests.data.data_helpers import FASHION_DIR, gunzip_to, link_fashion
+from tests.conftest import FASHION
+from tests.data.data_helpers import gunzip_to, link_fashion
 
 # The first ten training labels of the published Fashion-MNIST.
 FIRST_LABELS = [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 
 
 @pytest.fixture(scope="module")
-def fashion_full() -> object:
-    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(
-            f"real Fashion-MNIST is not at {FASHION_DIR} (apt-get install dataset-fashion-mnist)"
-        )
+def fashion_full(fashion_dir: Path) -> object:
     return load_dataset("fashion-mnist")
 
 
@@ -74,7 +71,7 @@ def test_plain_and_gzipped_files_mix_in_data_dir(fashion_dir: Path, tmp_path: Pa
 
 def _truncated_copy(tmp_path: Path, name: str, keep_bytes: int) -> Path:
     folder = link_fashion(tmp_path / "fm", skip=(name,))
-    with open(FASHION_DIR / name, "rb") as f:
+    with open(FASHION / name, "rb") as f:
         (folder / name).write_bytes(f.read(keep_bytes))
     return folder
 
@@ -156,7 +153,7 @@ def test_gz_name_on_already_unpacked_file(fashion_dir: Path, tmp_path: Path) -> 
 
 
 def test_repair_hint_for_the_debian_copy() -> None:
-    hint = repair_hint(BUILTINS["fashion-mnist"], FASHION_DIR / "train-images-idx3-ubyte.gz")
+    hint = repair_hint(BUILTINS["fashion-mnist"], FASHION / "train-images-idx3-ubyte.gz")
     assert hint == "reinstall it with `apt-get install --reinstall dataset-fashion-mnist`"
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.conftest import run_script
 
 CODE = """
 import sys
@@ -19,5 +18,5 @@ assert not loaded, loaded
 
 
 def test_no_framework_is_imported() -> None:
-    proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=60)
+    proc = run_script(CODE, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,8 @@ import pytest
 from dlbench.data import dataset_info, list_datasets, load_dataset, locate
 from dlbench.data.locations import DATA_ENV, NO_DOWNLOAD_ENV, cache_dir
 from dlbench.errors import UserError
-from tests.data.data_helpers import FASHION_DIR, IDX_GZ, link_fashion
+from tests.conftest import FASHION, FASHION_FILES
+from tests.data.data_helpers import link_fashion
 
 
 def test_list_datasets() -> None:
@@ -25,8 +26,8 @@ def test_list_datasets() -> None:
 
 def test_system_folder(fashion_dir: Path) -> None:
     assert locate("fashion-mnist") == (
-        FASHION_DIR,
-        f"found in {FASHION_DIR} (system dataset folder)",
+        FASHION,
+        f"found in {FASHION} (system dataset folder)",
     )
 
 
@@ -54,7 +55,7 @@ def test_not_found_says_what_to_put_where(no_system_dirs: Path) -> None:
     path, why = locate("fashion-mnist")
     assert path is None
     assert why.startswith(f"not found and downloads are off (${NO_DOWNLOAD_ENV}=1); put ")
-    for f in IDX_GZ:
+    for f in FASHION_FILES:
         assert f in why
     assert str(cache_dir("fashion-mnist")) in why
     assert f"${DATA_ENV}" in why and "--data-dir" in why and "dataset-fashion-mnist" in why
@@ -67,7 +68,7 @@ def test_not_found_says_what_to_put_where(no_system_dirs: Path) -> None:
 def test_incomplete_folder_names_the_missing_files(
     fashion_dir: Path, tmp_path: Path, no_system_dirs: Path
 ) -> None:
-    part = link_fashion(tmp_path / "part", skip=IDX_GZ[2:])
+    part = link_fashion(tmp_path / "part", skip=FASHION_FILES[2:])
     path, why = locate("fashion-mnist", data_dir=part)
     assert path is None
     assert why.startswith(

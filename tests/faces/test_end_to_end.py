@@ -17,6 +17,7 @@ from face_dataset import build_two_person_dataset
 pytest.importorskip("torch")
 
 
+@pytest.mark.slow
 def test_train_face_cnn_and_predict_people(tmp_path):
     ds = build_two_person_dataset(
         tmp_path / "faces", n_per_person=40, seed=3, n_test_per_person=10, size=64
@@ -41,6 +42,8 @@ def test_train_face_cnn_and_predict_people(tmp_path):
             "3",
             "--batch-size",
             "8",
+            "--threads",
+            "1",
             "--db",
             str(db),
         ],

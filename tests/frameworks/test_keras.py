@@ -9,17 +9,15 @@ checked against the spec's, which tests/frameworks/test_torch.py pins to PyTorch
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from dlbench.frameworks import missing_packages
 from dlbench.spec import PRESETS, summarize
+from tests.conftest import script_json
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.slow]  # every test reads a probe's child process
 
 BACKENDS = ("keras-tf", "keras-jax", "keras-torch")
 MARKER = "KERAS-PROBE "
@@ -113,21 +111,7 @@ print("KERAS-PROBE " + json.dumps(out), flush=True)
 
 
 def _probe(framework: str) -> dict:
-    from dlbench.runner.process import child_env
-
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env=child_env(framework, None),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER) :])
-    tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-    raise AssertionError(f"{framework} probe failed ({proc.returncode}):\n{tail}")
+    return script_json(PROBE, framework=framework, marker=MARKER)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,9 @@ from dlbench.frameworks.base import DeviceUnavailable  # noqa: E402
 from dlbench.spec import PRESETS, make_run, summarize  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# One CPU thread for these small models: as fast on an idle machine, and several times faster
+# on a busy one, where idle OpenMP threads spin for cores other processes hold.
+ONE = {"threads": 1}
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -42,7 +45,7 @@ def _fit(run, data, device="cpu"):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_cnn_learns_fashion_slice(fashion_slice, device):
-    run = make_run({"model": "a-torch-cnn", "epochs": 2, "batch_size": 100, "seed": 1})
+    run = make_run({"model": "a-torch-cnn", "epochs": 2, "batch_size": 100, "seed": 1, **ONE})
     trainer, records = _fit(run, fashion_slice, device)
     assert len(records) == 2 and records[1].train_loss < records[0].train_loss
     assert all(r.epoch_s > 0 for r in records)
@@ -58,7 +61,7 @@ def test_default_and_tuned_train_the_same_model(digits_data, model, rtol):
     changes speed, not the result (a CNN's convolutions round differently in channels-last)."""
     losses, options = {}, {}
     for tuning in ("default", "tuned"):
-        run = make_run({"model": model, "dataset": "digits", "epochs": 2, "tuning": tuning})
+        run = make_run({"model": model, "dataset": "digits", "epochs": 2, "tuning": tuning, **ONE})
         trainer, records = _fit(run, digits_data)
         losses[tuning] = [r.train_loss for r in records]
         options[tuning] = trainer.options
@@ -69,7 +72,7 @@ def test_default_and_tuned_train_the_same_model(digits_data, model, rtol):
 
 def test_seed_makes_runs_repeatable_and_different(digits_data):
     def losses(seed):
-        run = make_run({"model": "a-mlp", "epochs": 1, "seed": seed})
+        run = make_run({"model": "a-mlp", "epochs": 1, "seed": seed, **ONE})
         return [r.train_loss for r in _fit(run, digits_data)[1]]
 
     assert losses(3) == losses(3)
@@ -77,7 +80,7 @@ def test_seed_makes_runs_repeatable_and_different(digits_data):
 
 
 def test_validation_and_heads(digits_data):
-    run = make_run({"model": "e-ann", "epochs": 2, "batch_size": 64})  # sigmoid outputs
+    run = make_run({"model": "e-ann", "epochs": 2, "batch_size": 64, **ONE})  # sigmoid outputs
     trainer, records = _fit(run, digits_data)
     assert records[-1].val_acc is not None and records[-1].val_acc > 0.5
     probs = trainer.predict(digits_data.x_test[:5])
@@ -93,7 +96,7 @@ def test_cuda_on_a_cpu_machine_says_why():
 
 
 def test_save_and_load_round_trip(digits_data, tmp_path):
-    run = make_run({"model": "b-cnn-10k", "epochs": 1, "batch_size": 64})
+    run = make_run({"model": "b-cnn-10k", "epochs": 1, "batch_size": 64, **ONE})
     trainer, _ = _fit(run, digits_data)
     before = trainer.predict(digits_data.x_test[:8])
     trainer.save(tmp_path / "w.pt")

@@ -8,14 +8,12 @@ backend at import), and trains both tunings there, one after the other.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from dlbench.frameworks import REGISTRY, missing_packages
+from tests.conftest import script_json
 
 # Three epochs of a-mlp on ~1,400 digits reach about 95%; the tunings see the same batches, and
 # differ only where XLA rounds otherwise: seven test images in 360 is well above that noise.
@@ -57,19 +55,7 @@ print("TUNING-PROBE " + json.dumps(out))
 
 
 def _probe(framework: str) -> dict:
-    from dlbench.runner.process import child_env
-
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, framework],
-        env=child_env(framework, 1),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(MARKER)]
-    assert lines, out.stderr[-2000:]
-    return json.loads(lines[-1][len(MARKER) :])
+    return script_json(PROBE, framework, framework=framework, threads=1, marker=MARKER)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ pytestmark = needs_torch
 
 
 def test_probe_in_process():
-    from dlbench.measure.probe import measure
+    from dlbench.runner.probe import measure
 
     (record,) = measure("cpu", reps=1, sizes=(64, 128))
     assert record["dtype"] == "float32" and record["device"] == "cpu"
@@ -19,8 +19,9 @@ def test_probe_in_process():
     assert record["library"].startswith("torch ")
 
 
+@pytest.mark.slow  # a child process per library
 def test_probe_subprocess_and_peak(tmp_path):
-    from dlbench.measure.probe import libraries, run_probe
+    from dlbench.runner.probe import libraries, run_probe
     from dlbench.store.db import Store
 
     records = run_probe("cpu", threads=1, sizes=(128,))

@@ -1,5 +1,6 @@
 """Databases for the report tests: a synthetic one written row by row (no training, fixed
-values, for golden files and HTML checks) and a real one trained once per test session."""
+values, for golden files and HTML checks) and a real one trained once per test session (the
+fixtures are in tests/conftest.py: synthetic_db, synthetic_rows, trained_db)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-from tests.conftest import FASHION
 
 XSS = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(2)>"
@@ -152,10 +150,7 @@ def make_db(path: Path) -> Path:
     return path
 
 
-# -- a real database, trained once per test session -----------------------------------------
-_REAL: dict[str, Path] = {}
-
-
+# -- a real database, trained once per test session (tests/conftest.py: trained_db) ------
 def pattern_image(cls: int, size: int = 16, rng=None, rgb: bool = False) -> np.ndarray:
     """Class 0: bright top half; 1: bright bottom half; 2: bright left half; with noise."""
     rng = rng or np.random.default_rng(cls)
@@ -195,15 +190,12 @@ def make_folder_dataset(root: Path, per_class: int = 40) -> Path:
     return folder
 
 
-def real_db(tmp_path_factory) -> Path:
-    """digits (a-mlp), the hostile folder (a-mlp) and, when Fashion-MNIST is installed, a-mlp
-    on 3,000 images and b-cnn-20k on 1,000: one `dlbench run` of a small suite, once."""
-    if "db" in _REAL:
-        return _REAL["db"]
-    pytest.importorskip("torch")
+def train_db(root: Path, fashion: bool) -> tuple[Path, Path]:
+    """digits (a-mlp), the hostile folder (a-mlp) and, with `fashion`, a-mlp on 3,000
+    Fashion-MNIST images and b-cnn-20k on 1,000: one `dlbench run` of a small suite, in `root`.
+    Returns the database and the folder dataset."""
     import yaml
 
-    root = tmp_path_factory.mktemp("realdb")
     folder = make_folder_dataset(root)
     runs = [
         {"model": "a-mlp", "dataset": "digits", "epochs": 2},
@@ -215,7 +207,7 @@ def real_db(tmp_path_factory) -> Path:
             "lr": 0.003,
         },  # fmt: skip
     ]
-    if FASHION.exists():
+    if fashion:
         runs += [
             {
                 "model": "a-mlp",
@@ -249,13 +241,7 @@ def real_db(tmp_path_factory) -> Path:
         check=False,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    _REAL["db"] = db
-    _REAL["folder"] = folder
-    return db
-
-
-def real_folder() -> Path:
-    return _REAL["folder"]
+    return db, folder
 
 
 def run_ids(db: Path) -> dict[str, int]:

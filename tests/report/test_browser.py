@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from dlbench.report.html import build_report
-from tests.report.helpers import real_db
 
 CHROMIUM = os.environ.get("DLBENCH_CHROMIUM", "/usr/bin/chromium")
 FLAGS = (
@@ -53,10 +52,13 @@ window.addEventListener("load", function () {
 });
 </script>"""
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None,
-    reason=f"no Chromium at {CHROMIUM} (Debian: apt install chromium)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None,
+        reason=f"no Chromium at {CHROMIUM} (Debian: apt install chromium)",
+    ),
+    pytest.mark.slow,  # the database is trained in a child process
+]
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,8 +77,8 @@ def _console(stderr: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
 
 
-def test_report_in_headless_chromium(tmp_path_factory):
-    db = real_db(tmp_path_factory)
+def test_report_in_headless_chromium(trained_db, tmp_path_factory):
+    db = trained_db.path
     out_dir = tmp_path_factory.mktemp("browser")
     report = out_dir / "report.html"
     result = build_report(db, report)
@@ -104,3 +106,43 @@ def test_report_in_headless_chromium(tmp_path_factory):
                  "&lt;img src=x onerror=alert(2)&gt;", "mlp3-&lt;b onmouseover=alert(4)&gt;"):  # fmt: skip
         assert text in dom, text
     assert "<img src=x" not in dom and "<b onmouseover" not in dom
+
+
+SCROLL_PROBE = """<script>
+window.addEventListener("load", function () {
+  var box = document.querySelector("#summary .scroll");
+  var table = box.querySelector("table");
+  var last = function () { return table.querySelector("thead th:last-child").getBoundingClientRect(); };
+  var r = box.getBoundingClientRect();
+  var out = {overflowX: getComputedStyle(box).overflowX, boxWidth: box.clientWidth,
+    tableWidth: box.scrollWidth, boxRight: r.right, pageWidth: document.documentElement.scrollWidth,
+    viewport: window.innerWidth, lastBefore: last().right, focusable: box.tabIndex};
+  box.scrollLeft = 100000;
+  out.scrolled = box.scrollLeft;
+  out.lastAfter = last().right;
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_summary_scrolls_inside_its_box_at_1024_px(synthetic_db, tmp_path):
+    """At 1024 pixels the summary table is wider than the page: its box scrolls sideways, the
+    page does not, and scrolling brings the last column (status) into the box."""
+    report = tmp_path / "report.html"
+    build_report(synthetic_db, report, samples=False)
+    probed = tmp_path / "probed.html"
+    probed.write_text(report.read_text().replace("<head>", "<head>\n" + SCROLL_PROBE, 1))
+    run = _chromium(tmp_path, "--dump-dom", "--window-size=1024,2000", probed.as_uri())
+    m = re.search(r'<pre id="probe">(.*?)</pre>', run.stdout)
+    assert m, run.stdout[-2000:] + run.stderr[-2000:]
+    p = json.loads(m.group(1))
+    print(f"\nsummary at 1024 px: {p}")
+    assert p["overflowX"] == "auto" and p["focusable"] == 0  # keyboard users can scroll it
+    assert p["tableWidth"] > p["boxWidth"]  # wider than the page: the case that clipped
+    assert p["pageWidth"] <= p["viewport"] and p["boxRight"] <= p["viewport"]
+    assert p["lastBefore"] > p["boxRight"]  # status starts out of view...
+    assert p["scrolled"] == p["tableWidth"] - p["boxWidth"] > 0
+    assert p["lastAfter"] <= p["boxRight"] + 1  # ...and scrolling brings it in

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,16 @@ def test_json_redraws_every_figure(synthetic_rows, synthetic_db, tmp_path):
 
 
 def test_markdown_escapes_pipes_and_keeps_names(synthetic_rows, synthetic_db):
+    from dlbench.store.db import RunRow
+
+    folder = synthetic_rows[6]  # the hostile folder dataset, renamed to hold a pipe
+    piped = RunRow(folder.id, {**folder.values, "dataset": "folder:/data/a|b"}, folder.epochs)
+    text = export([*synthetic_rows[:6], piped], "md", "runs", synthetic_db)
+    head, rule, *body = text.split("\n\n")[0].splitlines()
+    cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in (head, *body)]
+    assert {len(c) for c in cells} == {rule.count("|") - 1}  # no row gained a column
+    by_title = dict(zip((c.strip() for c in cells[0]), (c.strip() for c in cells[-1]), strict=True))
+    assert by_title["dataset"] == "folder:/data/a\\|b"
     text = export(synthetic_rows, "md", "runs", synthetic_db)
     assert "folder:/data/<script>alert(1)</script>" in text  # Markdown is text, not HTML
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dlbench.errors import UserError
+from dlbench.frameworks import missing_packages
 from dlbench.runner.worker import Events, TargetWatch, run_job
 from dlbench.spec.run import make_run
-from tests.conftest import needs_torch
+from tests.conftest import needs_torch, script_json
 
 
 def test_target_watch():
@@ -34,9 +35,9 @@ class _Sink(Events):
 
 @needs_torch
 def test_run_job_time_to_accuracy_on_test():
-    run = make_run(
-        {"model": "a-mlp", "dataset": "digits", "epochs": 3, "target_acc": 0.5, "target_on": "test"}
-    )
+    spec = {"model": "a-mlp", "dataset": "digits", "epochs": 3, "target_acc": 0.5}
+    # One thread for a small model: as fast on an idle machine, far faster on a busy one.
+    run = make_run({**spec, "target_on": "test", "threads": 1})
     sink = _Sink()
     result = run_job({"run": run.model_dump(mode="json")}, sink)
     assert result["status"] == "finished", result.get("message")
@@ -102,7 +103,7 @@ none = np.zeros(0, np.int64)
 data = PreparedData(empty, none, empty, none, empty, none, ds.num_classes, ds.class_names)
 trainer = adapter(run.framework).Trainer(run, data, "cpu")
 trainer.load(result["weights_path"])
-print(json.dumps({
+print("KEEP-CHECK " + json.dumps({
     "status": result["status"], "message": result.get("message"),
     "kept_epoch": result.get("kept_epoch"),
     "val_accs": [e["val_acc"] for e in result["epochs"]],
@@ -113,6 +114,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("framework", "tuning"),
     [("torch", "tuned"), ("torch", "default"), ("keras-jax", "tuned")],
@@ -120,25 +122,10 @@ print(json.dumps({
 def test_keep_best_val_tests_and_saves_the_best_epoch(framework, tuning, tmp_path):
     """`keep: best-val`: the epoch with the best validation accuracy is the one tested and
     saved: the saved weights give that epoch's validation accuracy again, not the last one's."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import has_module
-
-    module = "torch" if framework == "torch" else "jax"
-    if not has_module(module) or (framework != "torch" and not has_module("keras")):
+    if missing_packages(framework):
         pytest.skip(f"{framework} is not installed")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    out = subprocess.run(
-        [sys.executable, "-c", _KEEP_CHECK, framework, tuning, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    args = (framework, tuning, str(tmp_path))
+    r = script_json(_KEEP_CHECK, *args, framework=framework, marker="KEEP-CHECK ")
     assert r["status"] == "finished", r["message"]
     accs = r["val_accs"]
     assert r["kept_epoch"] == accs.index(max(accs)) + 1

@@ -44,6 +44,7 @@ def _register() -> None:
         data,
         faces,
         listing,
+        merge,
         parity,
         probe,
         report,
@@ -65,8 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # dlbench.api.Interrupted says how many runs were stored and how to finish the rest.
+        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         sys.exit(130)
     except typer.Abort:
         print("aborted", file=sys.stderr)

@@ -90,8 +90,18 @@ def list_frameworks() -> None:
 
 
 @list_app.command("devices")
-def list_devices() -> None:
+def list_devices(
+    executor: str = typer.Option(
+        "local", "--executor", help="local (this machine) or ray (what a Ray cluster offers)."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="--executor ray: the cluster's HOST:PORT (default: RAY_ADDRESS)."
+    ),
+) -> None:
     """What each installed framework sees, and why a device is missing."""
+    if executor != "local" or address is not None:
+        _cluster_devices(executor, address)
+        return
     from rich.markup import escape
     from rich.table import Table
 
@@ -119,6 +129,39 @@ def list_devices() -> None:
     console.print(table)
     if not gpu_seen:
         console.print("No GPU is visible to any framework on this machine: runs use the CPU.")
+
+
+def _cluster_devices(executor: str, address: str | None) -> None:
+    """The nodes of a Ray cluster: what each offers runs, and which kind of machine it is."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from dlbench.cli.console import make_console
+    from dlbench.errors import UserError
+
+    if executor != "ray":
+        raise UserError(f"--executor {executor!r}: choose local or ray (--address needs ray)")
+    from dlbench.runner.ray_executor import NODE_RESOURCE, cluster_nodes
+
+    nodes = cluster_nodes(address)
+    table = Table(title="Ray cluster nodes")
+    for col in ("node", "host", "address", "alive", "CPUs", "GPUs", "CPU runs", "machine"):
+        table.add_column(col)
+    for n in nodes:
+        table.add_row(
+            n["node"],
+            escape(n["host"]),
+            n["address"],
+            "[green]yes[/]" if n["alive"] else "[red]no[/]",
+            f"{n['cpus']:g}",
+            f"{n['gpus']:g}",
+            "yes" if n["takes_cpu_runs"] else f"no (no {NODE_RESOURCE})",
+            escape(n["machine"]),
+        )
+    console = make_console()
+    console.print(table)
+    kinds = {n["machine_key"] for n in nodes if n["machine_key"]}
+    console.print(f"{len(kinds)} kind(s) of machine: `--nodes all` runs each run once on each.")
 
 
 @list_app.command("suites")

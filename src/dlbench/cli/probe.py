@@ -23,7 +23,7 @@ def probe_cmd(
 
     from dlbench.cli.console import make_console
     from dlbench.frameworks import missing_packages
-    from dlbench.measure.probe import run_probe
+    from dlbench.runner.probe import run_probe
     from dlbench.runner.process import resolve_device
     from dlbench.store.db import Store, check_db_path
 

@@ -46,14 +46,34 @@ def export_cmd(
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help=DB_HELP),
     runs: str = typer.Option(None, "--runs", help=RUNS_HELP),
     out: Path = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout)."),
+    mlflow: str = typer.Option(
+        None,
+        "--mlflow",
+        help="Write the runs into this MLflow tracking store instead (sqlite:///mlflow.db, "
+        "http://host:5000); needs dlbench[mlflow]. Exporting again adds only new runs.",
+    ),
+    experiment: str = typer.Option(
+        "dlbench", "--experiment", help="The MLflow experiment (with --mlflow)."
+    ),
 ) -> None:
-    """Export runs, or the comparisons made from them, as CSV, JSON or Markdown."""
+    """Export runs, or the comparisons made from them, as CSV, JSON or Markdown, or the runs
+    into MLflow."""
     from dlbench.report.export import export
     from dlbench.report.select import select_runs
-    from dlbench.store.db import Store
+    from dlbench.store.db import Store, check_db_path
 
+    check_db_path(db, must_exist=True)
     with Store(db, readonly=True) as store:
         rows = select_runs(store.runs(), runs)
+    if mlflow is not None:
+        from dlbench.report.formats.mlflow import export as to_mlflow
+
+        done = to_mlflow(rows, mlflow, db, experiment)
+        typer.echo(
+            f"MLflow {done.uri}, experiment {done.experiment}: {done.created} run(s) exported, "
+            f"{done.present} already there"
+        )
+        return
     text = export(rows, fmt, what, db)
     if out is None:
         typer.echo(text, nl=False)
@@ -150,6 +170,27 @@ def evaluate_cmd(
     typer.echo(f"stored in {path} (shown by `dlbench report`)")
 
 
+def conversion_note(ev: dict) -> str | None:
+    """What was done to the dataset's images to fit the model, or None when they already did."""
+    have, want = ev.get("input_shape"), ev.get("model_input_shape")
+    if not have or not want or list(have) == list(want):
+        return None
+
+    def shape(s) -> str:
+        c, h, w = s
+        return f"{c}x{h}x{w} {'gray' if c == 1 else 'RGB' if c == 3 else f'{c}-channel'}"
+
+    steps = []
+    if have[0] != want[0]:
+        steps.append("made gray" if want[0] == 1 else "made RGB")
+    if list(have[1:]) != list(want[1:]):
+        steps.append(f"resized to {want[1]}x{want[2]} (cv2.INTER_AREA)")
+    return (
+        f"images converted: {ev['dataset']} is {shape(have)}, the model was trained on "
+        f"{shape(want)}: {', '.join(steps)}"
+    )
+
+
 def _print_evaluation(ev: dict, console) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -167,6 +208,9 @@ def _print_evaluation(ev: dict, console) -> None:
         label = escape(name) + ("" if m is not None else " (unknown)")
         table.add_row(label, *(str(v) for v in counts), recall)
     console.print(table)
+    converted = conversion_note(ev)
+    if converted:
+        console.print(f"[yellow]{escape(converted)}[/]")
     how = "by name" if ev["mapping_mode"] == "name" else "by position (no class name matches)"
     console.print(f"classes matched {how}; {ev['samples']} images ({ev['split']} split)")
     acc = ev["accuracy"]

@@ -17,6 +17,9 @@ def results_cmd(
     fmt: str = typer.Option("table", "--format", help="table, csv, json or md."),
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database."),
     last: int = typer.Option(None, "--last", help="Only the last N runs."),
+    wide: bool = typer.Option(
+        False, "--wide", help="Every column in the table (default: what fits 100 columns)."
+    ),
 ) -> None:
     """Show stored runs."""
     from dlbench.cli.console import make_console
@@ -33,7 +36,7 @@ def results_cmd(
 
         if not rows:
             raise UserError(f"{db} holds no runs yet: run `dlbench run` first")
-        print_table(rows, make_console(), title=f"{len(rows)} run(s) in {db}")
+        print_table(rows, make_console(), title=f"{len(rows)} run(s) in {db}", wide=wide)
         return
     from dlbench.report.formats import renderer
 

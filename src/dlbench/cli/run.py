@@ -1,16 +1,17 @@
-"""`dlbench run`: a suite (a file, a built-in name, or the default) or runs from flags."""
+"""`dlbench run`: a suite (a file, a built-in name, or the default) or runs from flags.
+
+A thin layer over `dlbench.run` (api.py): comma lists become lists (matrix entries), and
+errors name the flag the user typed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import typer
 
 from dlbench.cli import app
 from dlbench.errors import UserError
-
-LIST_FIELDS = ("model", "dataset", "framework", "device")  # comma lists become matrix entries
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -105,101 +106,83 @@ def run_cmd(
         "--synthetic-if-missing",
         help="Time runs whose dataset is absent on synthetic data of the same shape.",
     ),
+    wide: bool = typer.Option(
+        False, "--wide", help="Every column in the table (default: what fits 100 columns)."
+    ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (this machine, one run at a time) or ray (a Ray cluster: docs/cluster.md).",
+    ),
+    address: str = typer.Option(
+        None,
+        "--address",
+        help="--executor ray: the cluster's HOST:PORT (default: RAY_ADDRESS, else a local Ray).",
+    ),
+    nodes: str = typer.Option(
+        "any",
+        "--nodes",
+        help="--executor ray: any (each run wherever it fits) or all (once on every kind of "
+        "machine in the cluster).",
+    ),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
-    from rich.markup import escape
-
+    from dlbench.api import Interrupted, flag_name
+    from dlbench.api import run as run_suite
     from dlbench.cli.console import make_console
-    from dlbench.cli.progress import RunProgress
     from dlbench.report.table import print_table
-    from dlbench.runner.execute import execute
-    from dlbench.spec.suite import Suite, load_suite
-    from dlbench.store.db import Store
 
-    lists = {
-        "model": _split(model),
-        "dataset": _split(dataset),
-        "framework": _split(framework),
-        "device": _split(device),
-        "tuning": _split(tuning),
-        "precision": _split(precision),
-        "tf32": _split(tf32),
-    }
-    scalars = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "optimizer": optimizer,
-        "momentum": momentum,
-        "init": init,
-        "seed": seed,
-        "threads": threads,
-        "normalize": normalize,
-        "val_fraction": val_fraction,
-        "limit_train": limit_train,
-        "limit_test": limit_test,
-        "target_acc": target_acc,
-        "target_on": target_on,
-        "keep": keep,
-    }
-    if target_on is not None and target_acc is None:
-        raise UserError("--target-on needs --target-acc, e.g. --target-acc 0.9 --target-on test")
-    if suite is None and lists["model"] is None:
-        suite = "default"
-    if suite is not None:
-        base = load_suite(suite)
-    else:
-        base = Suite(
-            name="command line", description="", defaults={}, matrix={}, source="command line"
-        )
-    overrides = {k: v for k, v in scalars.items() if v is not None}
-    matrix = dict(base.matrix)
-    for key, values in lists.items():
-        if values is None:
-            continue
-        if len(values) == 1:
-            overrides[key] = values[0]
-        else:
-            matrix[key] = values
-            overrides.pop(key, None)
-    chosen = replace(base, matrix=matrix)
-    runs = chosen.expand(overrides, repeats=repeats)
-    name = chosen.name
     console = make_console()
-    if quick:
-        from dlbench.runner.quick import quick as scale_down
-
-        runs = scale_down(runs)
-        name = f"{name} (quick)"
-    if synthetic_if_missing:
-        from dlbench.runner.quick import synthetic_stand_ins
-
-        runs, notes = synthetic_stand_ins(runs, data_dir)
-        for note in notes:
-            console.print(f"[yellow]{escape(note)}[/]")
-
-    progress = RunProgress(console)
-    with progress:
-        outcome = execute(
-            runs,
-            db,
-            suite=name,
+    try:
+        results = run_suite(
+            suite,
+            model=_split(model),
+            dataset=_split(dataset),
+            framework=_split(framework),
+            device=_split(device),
+            tuning=_split(tuning),
+            precision=_split(precision),
+            tf32=_split(tf32),
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            momentum=momentum,
+            init=init,
+            seed=seed,
+            threads=threads,
+            normalize=normalize,
+            val_fraction=val_fraction,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            target_acc=target_acc,
+            target_on=target_on,
+            keep=keep,
+            repeats=repeats,
+            db=db,
             resume=resume,
-            data_dir=data_dir,
             timeout_s=timeout,
+            data_dir=data_dir,
             save=not no_save,
-            progress=progress.callbacks(),
+            quick=quick,
+            synthetic_if_missing=synthetic_if_missing,
+            executor=executor,
+            address=address,
+            nodes=nodes,
+            _name=flag_name,
+            _console=console,
         )
-    if outcome.skipped:
-        console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
-    with Store(db, readonly=True) as store:
-        ids = ",".join(str(i) for i in outcome.row_ids)
-        rows = store.runs(f"id IN ({ids})") if ids else []
+    except Interrupted as exc:
+        # typer turns Ctrl-C into exit 130 without a word: say what is kept and what is left.
+        typer.echo(f"interrupted: {exc}", err=True)
+        raise typer.Exit(130) from None
+    rows = results.rows
     if rows:
-        print_table(rows, console, title=f"{name}: {len(rows)} run(s), stored in {db}")
-        if name == "crossover":
+        title = f"{results.name}: {len(rows)} run(s), stored in {db}"
+        print_table(rows, console, title=title, wide=wide)
+        if results.name == "crossover":
             from dlbench.report.crossover import print_crossover
 
             print_crossover(rows, console)
-    if not outcome.all_ok:
+    if not results.all_ok:
         raise typer.Exit(1)

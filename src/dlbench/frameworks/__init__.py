@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 from dlbench.errors import UserError
+
+if TYPE_CHECKING:
+    from dlbench.frameworks.base import Adapter
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,11 @@ def installed() -> list[str]:
     return [n for n, fw in REGISTRY.items() if not fw.variant and not missing_packages(n)]
 
 
-def adapter(name: str) -> ModuleType:
-    """Import the adapter (and so the framework). Call only in a run's own process."""
+def adapter(name: str) -> Adapter:
+    """Import the adapter (and so the framework). Call only in a run's own process.
+    It implements `frameworks.base.Adapter` (tests/frameworks/test_protocol.py checks)."""
     fw = entry(name)
     missing = missing_packages(name)
     if missing:
         raise UserError(f"{name} needs {', '.join(missing)}, which is not installed: {fw.install}")
-    return importlib.import_module(f"dlbench.frameworks.{fw.module}")
+    return cast("Adapter", importlib.import_module(f"dlbench.frameworks.{fw.module}"))

@@ -1,26 +1,30 @@
-"""The protocol every framework adapter follows, and the records they return. Imports no framework.
+"""The interface every framework adapter implements, and the records they return. Imports no
+framework.
 
-An adapter (the packages `frameworks.torch`, `frameworks.keras`) exposes the same names:
-
-- `devices() -> list[DeviceInfo]`: what the framework can see, and why a device is missing.
-- `Trainer(run, data, device)`: builds the model; `fit(on_epoch, on_step)`, `evaluate(x, y)`,
-  `predict(x)`, `save(path)`, `load(path)`, `snapshot()` and `restore(state)` (an in-memory
-  copy of the weights, for `keep: best-val`), `activations(x, names)`.
-
-The worker (runner/worker.py) drives a Trainer under the clocks of measure/.
+An adapter is a package under frameworks/ (`frameworks.torch`, `frameworks.keras`) that the
+registry (frameworks/__init__.py) imports in a run's own process. What it provides is written
+down once, below, as two Protocols: `Adapter` (the package: devices, versions, the Trainer
+class) and `Trainer` (one run's model: fit, evaluate, predict, weights, activations);
+tests/frameworks/test_protocol.py checks that both adapters provide every member with a
+compatible signature. The head (`Head`) decides the loss and reads the logits the same way for
+every framework. The worker (runner/worker.py) drives a Trainer under the clocks of measure/.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from dlbench.errors import UserError
+from dlbench.measure.clock import SyncClock
 from dlbench.spec.layers import Act, Conv2d, Dense, Dropout, ModelSpec
+from dlbench.spec.run import RunSpec
 
 
 class DeviceUnavailable(UserError):
@@ -74,15 +78,76 @@ class Evaluation:
     predictions: np.ndarray  # predicted class per sample
 
 
-@dataclass
-class TrainerOptions:
-    """What a trainer actually did that changes speed; stored with the run."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-
-
 OnEpoch = Callable[[EpochRecord], bool]  # return False to stop (divergence)
 OnStep = Callable[[int, int, int], None]  # epoch, step, steps per epoch
+
+
+class Trainer(Protocol):
+    """One run's model in one framework, built from the run's spec on one device."""
+
+    run: RunSpec
+    data: PreparedData
+    head: Head
+    clock: SyncClock  # reads after the device finished: the worker times test_s with it
+    compile_s: float  # what warm_up took
+    options: dict[str, Any]  # what it did that changes speed; stored with the run
+
+    def __init__(self, run: RunSpec, data: PreparedData, device: str) -> None: ...
+
+    def warm_up(self) -> float:
+        """Trace and compile before the clock, everything it changed restored; seconds taken."""
+        ...
+
+    def fit(self, on_epoch: OnEpoch, on_step: OnStep | None = None) -> None:
+        """Train `run.epochs` epochs over `data.x_train` in `epoch_permutation` order."""
+        ...
+
+    def step_losses(self, steps: int) -> list[float]:
+        """Each of the first `steps` batches' mean loss before its update (the parity check)."""
+        ...
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> Evaluation: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes); for one sigmoid unit, (N, 2)."""
+        ...
+
+    def peak_device_bytes(self) -> int | None:
+        """The most GPU memory the run held; None on a CPU or where the framework cannot say."""
+        ...
+
+    def snapshot(self) -> Any:
+        """An in-memory copy of the weights (for `keep: best-val`), for `restore`."""
+        ...
+
+    def restore(self, state: Any) -> None: ...
+
+    def save(self, path: Path) -> None: ...
+
+    def load(self, path: Path) -> None: ...
+
+    def activations(self, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Outputs of the named layers (after their activation) in torch's layout (NCHW)."""
+        ...
+
+
+class Adapter(Protocol):
+    """An adapter package, as `frameworks.adapter(name)` returns it."""
+
+    WEIGHTS_SUFFIX: str  # what `Trainer.save` writes: the artifacts' weights file ends so
+    Trainer: type[Trainer]
+
+    def devices(self) -> list[DeviceInfo]:
+        """What the framework can see, and why a device is missing."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """The framework's packages and versions, stored with every run."""
+        ...
+
+    def device_details(self, name: str) -> dict[str, object]:
+        """The device a run used, as the framework sees it: stored in the run's fingerprint."""
+        ...
 
 
 def pin_to_cpus(threads: int | None) -> int:
@@ -136,6 +201,68 @@ class Head:
         if self.activation in ("softmax", "linear"):
             return "softmax-logits"
         return "normalised-probabilities"
+
+    # What follows reads the logits the adapters return (N, units), the same for every framework.
+    def classes(self, logits):
+        """The predicted class of each sample, int64 (the activations keep the logits' order).
+        Written to work on numpy arrays and torch tensors alike: the torch trainer counts
+        correct predictions on the device with it."""
+        if self.mode == "binary-logits":
+            return (logits.reshape(-1) > 0) * 1  # bool * 1: int64 in numpy and torch
+        return logits.argmax(1)
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """Labels as a loss on the logits takes them: a float column for one sigmoid unit."""
+        if self.mode == "binary-logits":
+            return y.astype(np.float32).reshape(-1, 1)
+        return y.astype(np.int64)
+
+    def mean_loss(self, logits: np.ndarray, y: np.ndarray) -> float:
+        """Mean loss over samples from the logits, in float64 (test and validation figures)."""
+        z = logits.astype(np.float64)
+        y = y.astype(np.int64)
+        if self.mode == "binary-logits":
+            z = z.reshape(-1)
+            t = y.astype(np.float64)
+            return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+        if self.mode == "softmax-logits":
+            top = z.max(axis=1, keepdims=True)
+            lse = (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))[:, 0]
+            return float(np.mean(lse - z[np.arange(len(z)), y]))
+        # Keras' categorical cross-entropy on a non-softmax output: normalised, clipped, -log
+        p = self.probabilities(z)
+        p_true = np.clip(p[np.arange(len(p)), y], 1e-7, 1 - 1e-7)
+        return float(np.mean(-np.log(p_true)))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes), float64; for one sigmoid unit, (N, 2)."""
+        z = logits.astype(np.float64)
+        if self.mode == "binary-logits":
+            p1 = 1.0 / (1.0 + np.exp(-z.reshape(-1)))
+            return np.stack([1 - p1, p1], axis=1)
+        if self.mode == "softmax-logits":
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        out = _ACTIVATIONS[self.activation](z)
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-7)
+
+    def evaluation(self, logits: np.ndarray, y: np.ndarray) -> Evaluation:
+        """Loss, accuracy and predicted classes of the logits of samples labelled `y`."""
+        pred = np.asarray(self.classes(logits), dtype=np.int64)
+        if not len(y):
+            return Evaluation(math.nan, math.nan, pred)
+        return Evaluation(self.mean_loss(logits, y), float((pred == y).sum()) / len(y), pred)
+
+
+# The output activations a normalised-probabilities head applies, in float64 numpy, with the
+# constants Keras and PyTorch use (ELU's alpha 1, exact GELU).
+_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "relu": lambda z: np.maximum(z, 0.0),
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+    "tanh": np.tanh,
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
+    "gelu": lambda z: 0.5 * z * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0))),
+}
 
 
 def head_for(spec: ModelSpec, loss: str, output_units: int, num_classes: int) -> Head:

@@ -115,6 +115,10 @@ def compare(
     if not _known(finished, by):
         fields = sorted({k for r in finished for k in r.spec} | {"machine"})
         raise UserError(f"--by {by!r} is not a run field; choose from {', '.join(fields)}")
+    if by == "machine" and baseline:  # a machine's key or part of its name will do
+        from dlbench.store.machines import match_label
+
+        baseline = match_label([_value(r, by) for r in finished], baseline)
     configs = configurations(finished, centre, keep=(by,))
     varying = _varying(configs, by)
     grouped: dict[str, list[Config]] = {}

@@ -76,8 +76,10 @@ def _key(row: RunRow, compared: Sequence[str]) -> tuple:
     def one(name: str) -> Any:
         if name in FIELDS:
             return _value(row, name)
-        if name == "machine":
-            return (row["fingerprint"] or {}).get("hostname")
+        if name == "machine":  # a kind of hardware, as compare --by machine groups it
+            from dlbench.store.machines import machine_label
+
+            return machine_label(row["fingerprint"])
         return row.spec.get(name, row[name])
 
     return tuple(one(c) for c in compared)

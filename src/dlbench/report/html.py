@@ -745,6 +745,7 @@ def build_report(
     samples: bool = True,
 ) -> ReportResult:
     """Write the report for the runs of `db` chosen by `runs` (a --runs filter)."""
+    from dlbench.report.machines import machines_compared
     from dlbench.report.precision import precision_section
     from dlbench.report.select import select_runs
     from dlbench.store.db import Store
@@ -770,6 +771,7 @@ def build_report(
         _speedups(rows, figs),
         _frameworks(rows, figs),
         precision_section(rows),
+        *machines_compared(rows),  # report/machines.py (machines as a dimension)
         _time_to_accuracy(rows, figs),
         _curves(rows, figs),
         _confusions(rows, db, figs),

@@ -192,9 +192,10 @@ def spec_field(row: RunRow, name: str) -> Any:
     spec = row.spec
     if name in ("model", "model_name"):
         return row["model"] or spec.get("model_name")
-    if name == "machine":
-        fp = row["fingerprint"] or {}
-        return fp.get("hostname")
+    if name == "machine":  # a kind of hardware (store/machines.py), not a hostname
+        from dlbench.store.machines import machine_label
+
+        return machine_label(row["fingerprint"])
     if name in spec:
         value = spec[name]
         return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value

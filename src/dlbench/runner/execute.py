@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +57,54 @@ class Outcome:
     @property
     def all_ok(self) -> bool:
         return all(r["status"] == "finished" for r in self.results)
+
+
+@dataclass
+class Done:
+    """One run back from an executor: its result as the worker returned it, the fingerprint of
+    the machine it ran on, and anything the executor adds to the run's `extra`."""
+
+    planned: Planned
+    result: dict[str, Any]
+    fingerprint: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalExecutor:
+    """The default: one run at a time, each in a fresh process on this machine.
+
+    An executor does three things for `execute`: expand the runs against what it can use,
+    choose what is left to run (`--resume`), and run them, yielding each as it ends (another
+    executor: runner/ray_executor.py)."""
+
+    def expand(self, runs: list[RunSpec]) -> list[RunSpec]:
+        return expand_devices(runs)
+
+    def pending(self, planned: list[Planned], store, resume: bool) -> tuple[list[Planned], int]:
+        done = store.done_run_ids() if resume else set()
+        todo = [p for p in planned if p.run.run_id not in done]
+        return todo, len(planned) - len(todo)
+
+    def results(
+        self,
+        todo: list[Planned],
+        *,
+        db_path: Path,
+        data_dir: Path | None,
+        timeout_s: float,
+        save: bool,
+        progress: Progress,
+    ) -> Iterator[Done]:
+        from dlbench.measure import machine_fingerprint
+
+        fingerprint = machine_fingerprint()
+        for i, p in enumerate(todo):
+            progress.on_start(p, i, len(todo))
+            folder = artifacts_folder(db_path, p.run) if save else None
+            result = run_one(
+                p, data_dir=data_dir, artifacts_dir=folder, timeout_s=timeout_s, progress=progress
+            )
+            yield Done(p, result, fingerprint)
 
 
 def expand_devices(runs: list[RunSpec]) -> list[RunSpec]:
@@ -235,31 +283,39 @@ def execute(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     save: bool = True,
     progress: Progress | None = None,
+    executor: Any = None,
 ) -> Outcome:
-    """Check, then run and store each run. Bad input raises UserError before any write."""
-    from dlbench.measure import machine_fingerprint
+    """Check, then run and store each run. Bad input raises UserError before any write.
+    `executor`: where the runs run (default: LocalExecutor, this machine)."""
+    from contextlib import closing
+
     from dlbench.store.db import Store, check_db_path
 
     progress = progress or Progress()
+    executor = executor or LocalExecutor()
     check_db_path(db_path)
-    planned = plan(expand_devices(runs), data_dir)
+    planned = plan(executor.expand(runs), data_dir)
     store = Store(db_path)
     outcome = Outcome()
     try:
-        done = store.done_run_ids() if resume else set()
-        todo = [p for p in planned if p.run.run_id not in done]
-        outcome.skipped = len(planned) - len(todo)
-        fingerprint = machine_fingerprint()
-        for i, p in enumerate(todo):
-            progress.on_start(p, i, len(todo))
-            folder = artifacts_folder(db_path, p.run) if save else None
-            result = run_one(
-                p, data_dir=data_dir, artifacts_dir=folder, timeout_s=timeout_s, progress=progress
-            )
-            row = _row(p, result, suite, fingerprint)
-            outcome.row_ids.append(store.add_run(row, result.get("epochs", [])))
-            outcome.results.append(row)
-            progress.on_done(p, row)
+        todo, outcome.skipped = executor.pending(planned, store, resume)
+        finished = executor.results(
+            todo,
+            db_path=db_path,
+            data_dir=data_dir,
+            timeout_s=timeout_s,
+            save=save,
+            progress=progress,
+        )
+        with closing(finished):  # an interrupted suite stops its executor's runs too
+            for done in finished:
+                p, result = done.planned, done.result
+                row = _row(p, result, suite, done.fingerprint)
+                if done.extra:
+                    row["extra"] = {**(row.get("extra") or {}), **done.extra}
+                outcome.row_ids.append(store.add_run(row, result.get("epochs", [])))
+                outcome.results.append(row)
+                progress.on_done(p, row)
     finally:
         store.close()
     return outcome

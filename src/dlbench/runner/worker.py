@@ -15,7 +15,10 @@ import statistics
 import sys
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlbench.frameworks.base import Adapter
 
 EVENT_FD_ENV = "DLBENCH_EVENT_FD"
 DIVERGED_LOSS = 1e6  # a training loss above this (or not finite) means the run has diverged
@@ -67,13 +70,12 @@ class TargetWatch:
         }
 
 
-def _device_info(backend: Any, device: str) -> dict[str, Any]:
+def _device_info(backend: Adapter, device: str) -> dict[str, Any]:
     """The device as the adapter sees it (GPU name, memory, CUDA), and the NVIDIA driver."""
     from dlbench.measure.fingerprint import nvidia_driver_version
 
-    details = getattr(backend, "device_details", None)
     try:
-        info = dict(details(device)) if details else {"device": device}
+        info = dict(backend.device_details(device))
     except Exception as exc:  # noqa: BLE001 - missing details never fail a run
         info = {"device": device, "details_error": f"{type(exc).__name__}: {exc}"}
     if device != "cpu":
@@ -215,7 +217,7 @@ def run_job(job: dict[str, Any], events: Events) -> dict[str, Any]:
                 weights = Path(job["artifacts_dir"]) / f"weights{backend.WEIGHTS_SUFFIX}"
                 trainer.save(weights)
                 result["weights_path"] = str(weights)
-        result["peak_device_bytes"] = getattr(trainer, "peak_device_bytes", lambda: None)()
+        result["peak_device_bytes"] = trainer.peak_device_bytes()
     except UserError as exc:
         result["message"] = str(exc)
     except BaseException as exc:  # noqa: BLE001 - every failure is a result

@@ -100,7 +100,7 @@ class RunSpec(BaseModel):
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where = ".".join(str(p) for p in err["loc"])
-                raise ValueError(f"{where}: {err['msg']}") from None
+                raise ValueError(f"{where}: {error_text(err)}") from None
         return v
 
     @field_validator("framework")
@@ -177,11 +177,23 @@ class RunSpec(BaseModel):
         return f"{self.model_name} / {self.dataset} / {self.framework} / {self.device}"
 
 
+# pydantic prefixes what a validator raises with the exception's kind; users need the reason.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def error_text(err: Any) -> str:
+    """A pydantic error's message, without pydantic's "Value error," prefix."""
+    msg = str(err["msg"])
+    for prefix in _PYDANTIC_PREFIXES:
+        msg = msg.removeprefix(prefix)
+    return msg
+
+
 def validation_message(exc: ValidationError, where: str) -> str:
     """One line from a pydantic error: the first problem, where it is, and the fix."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"]
+    msg = error_text(err)
     if err["type"] == "extra_forbidden":
         field = err["loc"][-1]
         msg = f"unknown key {field!r}; valid keys are listed by `dlbench run --help`"

@@ -75,7 +75,12 @@ def load_suite(ref: str | Path) -> Suite:
             )
         path = builtin
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); a suite is YAML text: "
+            "check the path"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

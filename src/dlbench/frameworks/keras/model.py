@@ -232,38 +232,3 @@ def make_loss(head: Head) -> tuple[keras.losses.Loss, keras.metrics.Metric]:
         else _ProbabilityCrossEntropy(head.activation)
     )
     return loss, keras.metrics.SparseCategoricalAccuracy(name="acc")
-
-
-def numpy_loss(head: Head, logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean loss over samples from the logits, in float64 (test and validation figures)."""
-    z = logits.astype(np.float64)
-    if head.mode == "binary-logits":
-        z = z.reshape(-1)
-        t = y.astype(np.float64)
-        return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
-    if head.mode == "softmax-logits":
-        top = z.max(axis=1, keepdims=True)
-        lse = (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))[:, 0]
-        return float(np.mean(lse - z[np.arange(len(z)), y]))
-    out = _activate(head.activation, z)
-    p = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-7)
-    p_true = np.clip(p[np.arange(len(p)), y], 1e-7, 1 - 1e-7)
-    return float(np.mean(-np.log(p_true)))
-
-
-def _activate(activation: str, z: np.ndarray) -> np.ndarray:
-    out = keras.activations.get(activation)(keras.ops.convert_to_tensor(z.astype(np.float32)))
-    return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
-
-
-def probabilities(head: Head, logits: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, classes) as frameworks/torch.predict gives them."""
-    z = logits.astype(np.float64)
-    if head.mode == "binary-logits":
-        p1 = 1.0 / (1.0 + np.exp(-z.reshape(-1)))
-        return np.stack([1 - p1, p1], axis=1)
-    if head.mode == "softmax-logits":
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    out = _activate(head.activation, z)
-    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-7)

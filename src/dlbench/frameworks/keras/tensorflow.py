@@ -48,8 +48,9 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
 
 
 def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:
-    """XLA for `tuned` unless the model convolves on a CPU, where XLA:CPU's convolutions were
-    7x slower than TensorFlow's oneDNN kernels (a-torch-cnn, 2 cores) while an MLP gains 1.6x."""
+    """XLA for `tuned` unless the model convolves on a CPU, where XLA:CPU's convolutions are
+    slower than TensorFlow's oneDNN kernels while MLPs gain (docs/performance.md, "What
+    `tuned` changes")."""
     if where == "cpu" and any(isinstance(layer, Conv2d) for layer in spec.layers):
         return False, "XLA:CPU convolutions are slower than TensorFlow's oneDNN kernels"
     return True, "XLA"

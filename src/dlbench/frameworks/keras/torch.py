@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from dlbench.frameworks.torch.devices import no_cuda_reason
+from dlbench.frameworks.torch.devices import versions as torch_versions
 from dlbench.spec.layers import ModelSpec
 
 FRAMEWORK = "keras-torch"
@@ -29,10 +30,7 @@ def no_gpu_reason() -> str:
 
 
 def versions() -> dict[str, str]:
-    info = {"torch": torch.__version__}
-    if torch.version.cuda:
-        info["cuda"] = torch.version.cuda
-    return info
+    return torch_versions()
 
 
 def apply_threads(threads: int | None) -> dict[str, Any]:

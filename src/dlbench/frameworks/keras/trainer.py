@@ -46,8 +46,6 @@ from dlbench.frameworks.keras.model import (
     build_model,
     make_loss,
     make_optimizer,
-    numpy_loss,
-    probabilities,
 )
 from dlbench.measure.clock import SyncClock
 from dlbench.measure.fingerprint import cpu_model
@@ -212,11 +210,6 @@ class Trainer:
         """Wait for the device: the clock reads after the work, not after its launch."""
         impl.sync(self.model.trainable_variables, self.keras_device.startswith("gpu"))
 
-    def _labels(self, y: np.ndarray) -> np.ndarray:
-        if self.head.mode == "binary-logits":
-            return y.astype(np.float32).reshape(-1, 1)
-        return y.astype(np.int64)
-
     # -- training -------------------------------------------------------------------------
     def _state(self) -> list[np.ndarray]:
         """Weights, batch-norm statistics and optimizer slots (warm-up restores all of them)."""
@@ -238,19 +231,15 @@ class Trainer:
         with self._on_device():
             idx = np.concatenate([np.arange(s) for s in sizes])
             x = self.data.x_train[idx]
-            y = self._labels(self.data.y_train[idx])
+            y = self.head.targets(self.data.y_train[idx])
             warm = _Slices(x, y, sizes)
             val = None
             if len(self.data.x_val):
-                val = (self.data.x_val[:EVAL_BATCH], self._labels(self.data.y_val[:EVAL_BATCH]))
-            self.model.fit(
-                warm,
-                epochs=1,
-                shuffle=False,
-                verbose=0,
-                validation_data=val,
-                validation_batch_size=EVAL_BATCH,
-            )
+                val = (
+                    self.data.x_val[:EVAL_BATCH],
+                    self.head.targets(self.data.y_val[:EVAL_BATCH]),
+                )
+            self._fit(warm, 1, val)
             for m in {
                 min(EVAL_BATCH, len(self.data.x_test)),
                 len(self.data.x_test) % EVAL_BATCH,
@@ -264,30 +253,34 @@ class Trainer:
     def fit(self, on_epoch: OnEpoch, on_step: OnStep | None = None) -> None:
         batches = EpochBatches(
             self.data.x_train,
-            self._labels(self.data.y_train),
+            self.head.targets(self.data.y_train),
             self.run.batch_size,
             self.run.effective_seed,
         )
         val = None
         if len(self.data.x_val):
-            val = (self.data.x_val, self._labels(self.data.y_val))
+            val = (self.data.x_val, self.head.targets(self.data.y_val))
         recorder = _EpochClock(self, batches, on_epoch, on_step)
         with self._on_device():
-            self.model.fit(
-                batches,
-                epochs=self.run.epochs,
-                shuffle=False,
-                verbose=0,
-                validation_data=val,
-                validation_batch_size=EVAL_BATCH,
-                callbacks=[recorder],
-            )
+            self._fit(batches, self.run.epochs, val, [recorder])
+
+    def _fit(self, batches, epochs: int, val, callbacks: list | None = None) -> None:
+        """`model.fit` as every fit here calls it: the batches' own order, silent."""
+        self.model.fit(
+            batches,
+            epochs=epochs,
+            shuffle=False,
+            verbose=0,
+            validation_data=val,
+            validation_batch_size=EVAL_BATCH,
+            callbacks=callbacks,
+        )
 
     def step_losses(self, steps: int) -> list[float]:
         """Train `steps` batches in fit's order, one `train_on_batch` each (the train step
         `fit` runs), and return each batch's mean loss before its update: the parity check."""
         losses = []
-        y = self._labels(self.data.y_train)
+        y = self.head.targets(self.data.y_train)
         with self._on_device():
             for idx in first_batches(
                 len(self.data.x_train), self.run.batch_size, self.run.effective_seed, steps
@@ -304,19 +297,11 @@ class Trainer:
             return np.asarray(self.model.predict(x, batch_size=EVAL_BATCH, verbose=0))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> Evaluation:
-        logits = self._logits(x)
-        if self.head.mode == "binary-logits":
-            pred = (logits.reshape(-1) > 0).astype(np.int64)
-        else:
-            pred = logits.argmax(axis=1)
-        if not len(y):
-            return Evaluation(math.nan, math.nan, pred)
-        loss = numpy_loss(self.head, logits, y.astype(np.int64))
-        return Evaluation(loss, float((pred == y).sum()) / len(y), pred)
+        return self.head.evaluation(self._logits(x), y)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes); for one sigmoid unit, (N, 2)."""
-        return probabilities(self.head, self._logits(x))
+        return self.head.probabilities(self._logits(x))
 
     def peak_device_bytes(self) -> int | None:
         if not self.keras_device.startswith("gpu"):

@@ -104,8 +104,8 @@ def make_optimizer(run: RunSpec, params, fused: bool = False) -> torch.optim.Opt
     """The same optimizer everywhere: see docs/fairness.md for each framework's mapping.
 
     `fused` (the `tuned` tuning): Adam and SGD update every tensor in one fused kernel instead
-    of a loop of small ops per tensor; the same arithmetic (losses agree to 1e-8 on digits),
-    and on a CPU it made a-mlp's training step at batch 32 about 1.9x faster (benchmarks/)."""
+    of a loop of small ops per tensor; the same arithmetic, faster (docs/performance.md,
+    "What `tuned` changes", has the figures)."""
     if run.optimizer == "adam":
         return torch.optim.Adam(
             params, lr=run.lr, betas=(0.9, 0.999), eps=run.eps, fused=fused or None
@@ -122,7 +122,7 @@ def memory_format(spec: ModelSpec, tuning: str) -> torch.memory_format:
     return torch.channels_last if tuning == "tuned" and has_conv else torch.contiguous_format
 
 
-def _apply(activation: str, logits: torch.Tensor) -> torch.Tensor:
+def apply_activation(activation: str, logits: torch.Tensor) -> torch.Tensor:
     if activation == "linear":
         return logits
     if activation == "softmax":

@@ -36,7 +36,7 @@ from dlbench.frameworks.base import (
 from dlbench.frameworks.torch import precision
 from dlbench.frameworks.torch.devices import torch_device
 from dlbench.frameworks.torch.model import (
-    _apply,
+    apply_activation,
     build_module,
     init_weights,
     make_optimizer,
@@ -69,9 +69,7 @@ class Trainer:
         self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
         init_weights(self.net, self.spec, run, data.input_shape)
         self.net.to(self.device)
-        # tuned, convolutional models: channels-last (NHWC) tensors, which oneDNN's CPU
-        # convolutions and pools (and cuDNN's) run faster: b-cnn-100k's training step at batch
-        # 512 took 197 ms instead of 231-268 ms here, a-torch-cnn's 14.8 instead of 15-19 ms.
+        # tuned, convolutional models: channels-last (NHWC) tensors (see memory_format)
         self.memory_format = memory_format(self.spec, run.tuning)
         self.net.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(run, self.net.parameters(), fused=run.tuning == "tuned")
@@ -118,26 +116,19 @@ class Trainer:
         return torch.from_numpy(y.astype(np.int64)).to(self.device)
 
     # -- loss and accuracy, decided by the head -------------------------------------------
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean"):
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The batch's mean loss, differentiable: what the step trains on (evaluation's loss is
+        Head.mean_loss, in numpy)."""
         mode = self.head.mode
         if mode == "binary-logits":
             z = logits.reshape(-1)
-            return nn.functional.binary_cross_entropy_with_logits(
-                z, y.to(z.dtype), reduction=reduction
-            )
+            return nn.functional.binary_cross_entropy_with_logits(z, y.to(z.dtype))
         if mode == "softmax-logits":
-            return nn.functional.cross_entropy(logits, y, reduction=reduction)
+            return nn.functional.cross_entropy(logits, y)
         # Keras' categorical cross-entropy on non-softmax outputs
-        out = _apply(self.head.activation, logits)
+        out = apply_activation(self.head.activation, logits)
         p = out / out.sum(dim=1, keepdim=True).clamp_min(1e-7)
-        nll = -torch.log(p.gather(1, y[:, None]).clamp(1e-7, 1 - 1e-7))
-        return nll.sum() if reduction == "sum" else nll.mean()
-
-    def _classes(self, logits: torch.Tensor) -> torch.Tensor:
-        """The predicted class of each sample (the activations keep the logits' order)."""
-        if self.head.mode == "binary-logits":
-            return (logits.reshape(-1) > 0).long()
-        return logits.argmax(dim=1)
+        return -torch.log(p.gather(1, y[:, None]).clamp(1e-7, 1 - 1e-7)).mean()
 
     # -- training -------------------------------------------------------------------------
     def warm_up(self) -> float:
@@ -192,8 +183,8 @@ class Trainer:
             self.net.train()
             # Each step's mean loss and logits stay on the device, in lists, and are reduced
             # to predicted classes every CLASSES_EVERY steps: no extra op in the step loop
-            # (benchmarks/overhead.py: summing loss and correct count on the device every
-            # step cost a-mlp 10% of its epoch at batch 32; an argmax a step, 3%).
+            # (what a sum or an argmax every step cost: benchmarks/overhead.py, figures in
+            # docs/performance.md, "What `tuned` changes").
             losses, logits_kept, predicted = [], [], []
             start = self.clock.now()
             last_report = time.perf_counter()
@@ -203,19 +194,16 @@ class Trainer:
                 losses.append(loss)
                 logits_kept.append(logits)
                 if len(logits_kept) == CLASSES_EVERY:
-                    predicted.append(self._classes(torch.cat(logits_kept)))
+                    predicted.append(self.head.classes(torch.cat(logits_kept)))
                     logits_kept.clear()
                 if on_step and time.perf_counter() - last_report > STEP_REPORT_S:
                     on_step(epoch, step + 1, steps)  # host-side count: no sync
                     last_report = time.perf_counter()
             if logits_kept:
-                predicted.append(self._classes(torch.cat(logits_kept)))
+                predicted.append(self.head.classes(torch.cat(logits_kept)))
             loss_sum = float((torch.stack(losses) * sizes).sum())
             correct = int((torch.cat(predicted) == y[perm]).sum())
-            epoch_s = self.clock.now() - start
-            record = EpochRecord(epoch, loss_sum / n, correct / n, epoch_s)
-            self._validate_into(record)
-            if not on_epoch(record):
+            if not self._end_epoch(on_epoch, epoch, loss_sum, correct, n, start):
                 return
 
     def _fit_loader(self, on_epoch: OnEpoch, on_step: OnStep | None) -> None:
@@ -236,13 +224,10 @@ class Trainer:
                 xb, yb = xb.to(self.device), yb.to(self.device)
                 loss, logits = self._step(xb, yb)
                 loss_total += loss.item() * len(xb)  # the tutorials' per-step sync
-                correct_total += int((self._classes(logits) == yb).sum().item())
+                correct_total += int((self.head.classes(logits) == yb).sum().item())
                 if on_step and step % 100 == 0:
                     on_step(epoch, step + 1, len(loader))
-            epoch_s = self.clock.now() - start
-            record = EpochRecord(epoch, loss_total / n, correct_total / n, epoch_s)
-            self._validate_into(record)
-            if not on_epoch(record):
+            if not self._end_epoch(on_epoch, epoch, loss_total, correct_total, n, start):
                 return
 
     def step_losses(self, steps: int) -> list[float]:
@@ -258,6 +243,14 @@ class Trainer:
             losses.append(float(loss))
         return losses
 
+    def _end_epoch(
+        self, on_epoch: OnEpoch, epoch: int, loss_sum: float, correct: int, n: int, start: float
+    ) -> bool:
+        """The epoch's record (timed from `start` to now), validated and handed on; False: stop."""
+        record = EpochRecord(epoch, loss_sum / n, correct / n, self.clock.now() - start)
+        self._validate_into(record)
+        return on_epoch(record)
+
     def _validate_into(self, record: EpochRecord) -> None:
         """Add validation figures to the record (not for a loss that is no longer finite)."""
         if len(self.data.x_val) and math.isfinite(record.train_loss):
@@ -268,36 +261,22 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------------
     @torch.inference_mode()
-    def _logits(self, x: np.ndarray) -> torch.Tensor:
+    def _logits(self, x: np.ndarray) -> np.ndarray:
         self.net.eval()
         xt = self._to_device(x)
         # The uncompiled module: evaluation shapes would each cost torch.compile a recompile.
         net = self.forward_net  # in the run's precision
         chunks = [net(xt[i : i + EVAL_BATCH]) for i in range(0, len(xt), EVAL_BATCH)]
-        return torch.cat(chunks) if chunks else torch.empty(0, device=self.device)
+        if not chunks:
+            return np.zeros((0, self.head.units), np.float32)
+        return torch.cat(chunks).cpu().numpy()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> Evaluation:
-        logits = self._logits(x)
-        with torch.inference_mode():
-            loss = self._loss(logits, self._labels(y), reduction="sum")
-            pred = self._classes(logits)
-        pred_np = pred.cpu().numpy()
-        n = max(len(y), 1)
-        return Evaluation(float(loss) / n, float((pred_np == y).sum()) / n, pred_np)
+        return self.head.evaluation(self._logits(x), y)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes); for one sigmoid unit, (N, 2)."""
-        logits = self._logits(x)
-        with torch.inference_mode():
-            if self.head.mode == "binary-logits":
-                p1 = torch.sigmoid(logits.reshape(-1))
-                probs = torch.stack([1 - p1, p1], dim=1)
-            elif self.head.mode == "softmax-logits":
-                probs = torch.softmax(logits, dim=1)
-            else:
-                out = _apply(self.head.activation, logits)
-                probs = out / out.sum(dim=1, keepdim=True).clamp_min(1e-7)
-        return probs.cpu().numpy()
+        return self.head.probabilities(self._logits(x))
 
     def peak_device_bytes(self) -> int | None:
         if self.device.type != "cuda":

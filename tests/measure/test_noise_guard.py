@@ -3,39 +3,34 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
-import time
+
+import pytest
 
 from tests.conftest import needs_torch
 
-pytestmark = needs_torch
+pytestmark = [needs_torch, pytest.mark.slow]  # trains in a child process
 
 
-def test_busy_machine_flags_the_run(tmp_path, cli):
+def test_busy_machine_flags_the_run(tmp_path, cli, busy_core):
     db = tmp_path / "noisy.sqlite"
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)
-        out = cli(
-            "run",
-            "--model",
-            "a-mlp",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "2",
-            "--framework",
-            "torch",
-            "--device",
-            "cpu",
-            "--no-save",
-            "--db",
-            str(db),
-        )
-    finally:
-        busy.kill()
-        busy.wait()
+    out = cli(
+        "run",
+        "--model",
+        "a-mlp",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--framework",
+        "torch",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-save",
+        "--db",
+        str(db),
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     with sqlite3.connect(db) as conn:
         noisy, before, during = conn.execute(

@@ -31,6 +31,8 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def report() -> ParityReport:
+    """One check of every case: each framework's steps in a child process (tests using it are
+    slow)."""
     if missing_packages(REFERENCE):
         pytest.skip("the parity check compares with torch, which is not installed")
     frameworks = [fw for fw in FRAMEWORKS if not missing_packages(fw)]
@@ -41,6 +43,7 @@ def report() -> ParityReport:
 
 @pytest.mark.keras
 @pytest.mark.torch
+@pytest.mark.slow
 def test_every_framework_trained_every_case(report):
     assert [r.case.label for r in report.cases] == [
         f"{m}, sgd momentum {mo}" for m in MODELS for mo in ("0", "0.9")
@@ -53,6 +56,7 @@ def test_every_framework_trained_every_case(report):
 
 @pytest.mark.keras
 @pytest.mark.torch
+@pytest.mark.slow
 def test_per_step_losses_agree(report):
     assert report.ok, "\n".join(report.failures())
     for res in report.cases:
@@ -62,6 +66,7 @@ def test_per_step_losses_agree(report):
 
 @pytest.mark.keras
 @pytest.mark.torch
+@pytest.mark.slow
 def test_the_steps_train(report):
     """Agreement means something only if the updates matter: the losses move, and momentum
     changes them after the second step (its first effect on the weights)."""
@@ -74,6 +79,7 @@ def test_the_steps_train(report):
 
 @pytest.mark.keras
 @pytest.mark.torch
+@pytest.mark.slow
 def test_dropout_removal_is_said(report):
     assert any("a-torch-cnn" in n and "dropout" in n for n in report.notes)
 
