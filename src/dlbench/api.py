@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = Path("dlbench.sqlite")
 # Fields that take several values (a matrix over them); the others take one.
-LIST_FIELDS = ("model", "dataset", "framework", "device", "tuning")
+LIST_FIELDS = ("model", "dataset", "framework", "device", "tuning", "precision", "tf32")
 SCALAR_FIELDS = (
     "epochs",
     "batch_size",
@@ -152,6 +152,8 @@ def run(
     framework: str | Sequence[str] | None = None,
     device: str | Sequence[str] | None = None,
     tuning: str | Sequence[str] | None = None,
+    precision: str | Sequence[str] | None = None,
+    tf32: str | Sequence[str] | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -205,6 +207,8 @@ def run(
         "framework": framework,
         "device": device,
         "tuning": tuning,
+        "precision": precision,
+        "tf32": tf32,
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,

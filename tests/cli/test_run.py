@@ -90,6 +90,12 @@ BAD_INPUTS = {
     "unknown framework": (["--model", "a-mlp", "--framework", "tensorflow"], "unknown framework"),
     "unknown device": (["--model", "a-mlp", "--device", "gpu"], "unknown device 'gpu'"),
     "zero epochs": (["--model", "a-mlp", "--epochs", "0"], "epochs"),
+    "fp16 on a cpu": (
+        ["--model", "a-mlp", *QUICK, "--precision", "fp16-mixed"],
+        "fp16-mixed needs a GPU",
+    ),
+    "tf32 on a cpu": (["--model", "a-mlp", *QUICK, "--tf32", "on"], "tf32 on applies to NVIDIA"),
+    "unknown precision": (["--model", "a-mlp", "--precision", "fp8"], "precision"),
     "negative batch": (["--model", "a-mlp", "--batch-size", "-4"], "--batch-size -4"),
     "zero lr": (["--model", "a-mlp", "--lr", "0"], "lr"),
     "suite key": (

@@ -73,3 +73,32 @@ def test_percent_of_peak_uses_the_latest_probe_of_the_machine(tmp_path):
     of_peak = next(c for c in COLUMNS if c.key == "of_peak")
     assert of_peak.value(a) == 0.05 and of_peak.fmt(of_peak.value(a)) == "5.0%"
     assert of_peak.fmt(of_peak.value(b)) == "n/a"
+
+
+def test_percent_of_peak_reads_against_the_dtype_the_run_computed_in(tmp_path):
+    from dlbench.spec.run import RunSpec
+    from dlbench.store.db import Store
+
+    fp = {"hostname": "h1", "cpu": "Test CPU", "threads": 2}
+    probe = {"hostname": "h1", "cpu": "Test CPU", "threads": 2}
+    specs = {
+        "f": RunSpec(),
+        "b": RunSpec(precision="bf16-mixed"),
+        "t": RunSpec(device="cuda:0", tf32="on"),
+        "h": RunSpec(device="cuda:0", precision="fp16-mixed"),
+    }
+    with Store(tmp_path / "p.sqlite") as store:
+        for device, dtype, flops in [
+            ("cpu", "float32", 1e11),
+            ("cpu", "bfloat16", 3e11),
+            ("cuda:0", "float32", 2e13),
+            ("cuda:0", "tf32", 1e14),
+            ("cuda:0", "bfloat16", 4e14),
+        ]:
+            store.add_probe({**probe, "device": device, "dtype": dtype, "flops_per_s": flops})
+        for rid, spec in specs.items():
+            values = {"run_id": rid, "status": "finished", "device": spec.device}
+            store.add_run({**values, "fingerprint": fp, "spec": spec.resolved()}, [])
+        peaks = {r["run_id"]: r["peak_flops_per_s"] for r in store.runs()}
+    # no float16 probe: no peak rather than the float32 one
+    assert peaks == {"f": 1e11, "b": 3e11, "t": 1e14, "h": None}

@@ -142,3 +142,21 @@ def test_runs_without_figures_are_left_out(status):
 def test_one_compared_value_alone_is_nothing_compared():
     assert fairness_warnings([row(1), row(2, lr=0.1)], "framework") == []
     assert fairness_warnings([], None) == []
+
+
+def test_runs_differing_in_precision_or_tf32_are_named():
+    rows = [
+        row(1, framework="torch"),
+        row(2, framework="keras-tf", precision="bf16-mixed"),
+        row(3, framework="torch", device="cuda"),
+        row(4, framework="keras-tf", device="cuda", tf32="on"),
+    ]
+    lines = fairness_warnings(rows, "framework")
+    assert any(line.startswith("runs differ in precision (float32 in runs 1, 3") for line in lines)
+    # a spec leaves tf32 out at its default: it reads as off, not as none
+    assert any(
+        line.startswith("runs differ in tf32 (off in runs 1, 2, 3; on in run 4)") for line in lines
+    )
+    # compared by precision, precision is what differs on purpose
+    same = [row(1), row(2, precision="bf16-mixed")]
+    assert fairness_warnings(same, "precision") == []

@@ -50,6 +50,18 @@ def run_cmd(
     tuning: str = typer.Option(
         None, "--tuning", help="default (as tutorials do it), tuned, or default,tuned for both."
     ),
+    precision: str = typer.Option(
+        None,
+        "--precision",
+        help="float32 (default), bf16-mixed or fp16-mixed (products in bfloat16/float16, "
+        "weights and loss in float32); comma separated for several.",
+    ),
+    tf32: str = typer.Option(
+        None,
+        "--tf32",
+        help="on or off (default): TensorFloat-32 for float32 products on NVIDIA GPUs, "
+        "set the same way in every framework.",
+    ),
     normalize: str = typer.Option(None, "--normalize", help="scale, l2-rows, standardize or none."),
     val_fraction: float = typer.Option(
         None, "--val-fraction", help="Validation share of the training set."
@@ -129,6 +141,8 @@ def run_cmd(
             framework=_split(framework),
             device=_split(device),
             tuning=_split(tuning),
+            precision=_split(precision),
+            tf32=_split(tf32),
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,

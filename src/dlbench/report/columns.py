@@ -84,6 +84,13 @@ def _tta_text(r: RunRow) -> str:
     return f"{r['tta_s']:,.1f} s (epoch {r['tta_epoch']})"
 
 
+def _precision(r: RunRow) -> str:
+    """float32, bf16-mixed, fp16-mixed; `+tf32` when TF32 was on for the float32 products."""
+    spec = r.spec
+    shown = spec.get("precision") or "float32"
+    return f"{shown}+tf32" if spec.get("tf32") == "on" else shown
+
+
 def energy_j(r: RunRow) -> Any:
     """Joules the machine reported for the training loop (CPU package + GPU), or None."""
     parts = [v for v in (r["cpu_energy_j"], r["gpu_energy_j"]) if v is not None]
@@ -102,6 +109,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("framework", "framework", lambda r: r["framework"], str, False),
     Column("device", "device", lambda r: r["device"], str, False),
     Column("tuning", "tuning", lambda r: r["tuning"], str, False),
+    Column("precision", "precision", _precision, str, False),
     Column("params", "params", lambda r: r["params"], _int),
     Column("epochs", "epochs", lambda r: r["epochs_done"], _int),
     Column("first_epoch_s", "first epoch s", lambda r: r["first_epoch_s"], _num(2)),

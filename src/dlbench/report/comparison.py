@@ -31,7 +31,7 @@ from dlbench.report.text import pct
 from dlbench.store.db import RunRow
 
 COMPARE_METRICS = ("steady_epoch_s", "train_s", "test_s", "test_acc", "tta_s", "first_epoch_s")
-DEFAULT_BASELINES = {"device": "cpu", "framework": "torch"}
+DEFAULT_BASELINES = {"device": "cpu", "framework": "torch", "precision": "float32", "tf32": "off"}
 # Fields shown in a group's title; any other spec field that varies between groups is added.
 _TITLE_FIELDS = ("model", "dataset", "framework", "device")
 _NOT_TITLE = {"repeat", "seed", "model", "model_name"}

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
+from dlbench.report.stats import spec_field
 from dlbench.store.db import RunRow
 
 SUBJECT_FIELDS = ("model", "dataset")  # what is trained on what
@@ -43,6 +44,7 @@ SETTING_FIELDS = (
     "limit_train",
     "limit_test",
     "val_fraction",
+    "tf32",
 )
 FIELDS = SUBJECT_FIELDS + SETTING_FIELDS
 NO_FIGURES = ("failed", "timeout", "oom")  # runs without times or accuracies to compare
@@ -55,8 +57,7 @@ def _value(row: RunRow, name: str) -> Any:
         # By the layers: two presets with one name but other layers are other models.
         layers = spec.get("model")
         return json.dumps(layers, sort_keys=True) if layers is not None else row["model"]
-    value = spec[name] if name in spec else row[name]
-    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+    return spec_field(row, name)  # a field left out at its default reads as that default
 
 
 def _shown(row: RunRow, name: str, value: Any) -> str:

@@ -79,6 +79,7 @@ def build_report(
 ) -> ReportResult:
     """Write the report for the runs of `db` chosen by `runs` (a --runs filter)."""
     from dlbench.report.machines import machines_compared
+    from dlbench.report.precision import precision_section
     from dlbench.report.select import select_runs
     from dlbench.store.db import Store
 
@@ -102,6 +103,7 @@ def build_report(
         summary_section(rows),
         speedups_section(rows, figs),
         frameworks_section(rows, figs),
+        precision_section(rows),
         *machines_compared(rows),  # report/machines.py (machines as a dimension)
         time_to_accuracy_section(rows, figs),
         curves_section(rows, figs),

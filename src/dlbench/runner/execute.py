@@ -114,6 +114,7 @@ def expand_devices(runs: list[RunSpec], dropped: list | None = None) -> list[Run
     the pairs left out (a framework that cannot see the GPU) are added to `dropped`."""
     from dlbench.frameworks import installed
     from dlbench.runner.process import expand_pairs
+    from dlbench.spec.precision import refusal
 
     out: list[RunSpec] = []
     for run in runs:
@@ -124,6 +125,8 @@ def expand_devices(runs: list[RunSpec], dropped: list | None = None) -> list[Run
         pairs, left = expand_pairs(frameworks, run.device, every)
         if dropped is not None:
             dropped += [d for d in left if d not in dropped]
+        if run.device == "all":  # the devices that can compute the run's precision
+            pairs = [(fw, dev) for fw, dev in pairs if not refusal(run.precision, run.tf32, dev)]
         out += [run.model_copy(update={"framework": fw, "device": dev}) for fw, dev in pairs]
     return out
 
@@ -135,6 +138,7 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
     from dlbench.frameworks.base import head_for
     from dlbench.measure.work import train_flops_per_sample
     from dlbench.spec.layers import summarize
+    from dlbench.spec.precision import refusal
 
     planned = []
     infos: dict[str, Any] = {}
@@ -150,6 +154,9 @@ def plan(runs: list[RunSpec], data_dir: Path | None) -> list[Planned]:
                 f"{run.label()}: --keep best-val chooses by validation accuracy and needs a "
                 "validation set: add --val-fraction 0.1, or use --keep last"
             )
+        why = refusal(run.precision, run.tf32, run.device)
+        if why:
+            raise UserError(f"{run.label()}: {why}")
         missing = missing_packages(run.framework)
         if missing:
             raise UserError(

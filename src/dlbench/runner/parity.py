@@ -51,12 +51,14 @@ class Case:
     model: str
     optimizer: str
     momentum: float
+    framework: str = ""  # precision mode: the framework whose two precisions are compared
 
     @property
     def label(self) -> str:
+        label = f"{self.model}, {self.optimizer}"
         if self.optimizer == "sgd":
-            return f"{self.model}, sgd momentum {self.momentum:g}"
-        return f"{self.model}, {self.optimizer}"
+            label = f"{self.model}, sgd momentum {self.momentum:g}"
+        return f"{label}, {self.framework}" if self.framework else label
 
 
 @dataclass
@@ -64,10 +66,11 @@ class CaseResult:
     case: Case
     losses: dict[str, list[float]] = field(default_factory=dict)  # framework -> loss per step
     errors: dict[str, str] = field(default_factory=dict)  # framework -> why it has no losses
+    reference: str = REFERENCE  # precision mode: float32, and the columns are precisions
 
     def rel_diffs(self, framework: str) -> list[float] | None:
         """|loss - torch's| / |torch's| per step; None when either has no losses."""
-        ref, got = self.losses.get(REFERENCE), self.losses.get(framework)
+        ref, got = self.losses.get(self.reference), self.losses.get(framework)
         if ref is None or got is None:
             return None
         return [
@@ -90,6 +93,8 @@ class ParityReport:
     frameworks: list[str]
     cases: list[CaseResult]
     notes: list[str]
+    reference: str = REFERENCE  # precision mode: float32, and `frameworks` are the precisions
+    precision: str = "float32"  # precision mode: the precision compared with float32
 
     def failures(self) -> list[str]:
         """One line per framework and case that is missing or outside the tolerance."""
@@ -99,9 +104,9 @@ class ParityReport:
                 out.append(f"{res.case.label}: {fw} gave no losses: {why}")
             for fw in self.frameworks:
                 diff = res.max_rel_diff(fw)
-                if fw != REFERENCE and diff is not None and not diff <= self.tolerance:
+                if fw != self.reference and diff is not None and not diff <= self.tolerance:
                     out.append(
-                        f"{res.case.label}: {fw} differs from {REFERENCE} by up to "
+                        f"{res.case.label}: {fw} differs from {self.reference} by up to "
                         f"{diff:.2e} (tolerance {self.tolerance:.0e})"
                     )
         return out
@@ -302,6 +307,97 @@ def _in_process(framework: str, job: dict[str, Any], timeout_s: float) -> dict[s
     stdout, error = run_python(["-m", "dlbench.runner.parity"], framework, THREADS, timeout_s, job)
     result = received(stdout, MARKER)
     return result if result is not None else f"process {error or 'wrote no result'}"
+
+
+# -- precision mode ------------------------------------------------------------------------
+# Largest relative difference of a mixed-precision loss from the float32 loss of the same
+# framework, weights and batches, at any of the default 10 steps (docs/fairness.md says why):
+# bfloat16 keeps 8 bits of mantissa (unit roundoff u = 2**-8 = 3.9e-3), float16 11 bits
+# (u = 2**-11 = 4.9e-4). Each product rounds both operands, so a logit is off by about u and
+# the loss by about u times its sensitivity to the logits; the errors of the layers and of the
+# updates add up over the steps. 8u allows for that, and is still far from what a broken cast
+# gives (a product in float16 overflowing to inf, or a loss computed in bfloat16: 1e-1 and more).
+PRECISION_TOLERANCE = {"bf16-mixed": 8 * 2.0**-8, "fp16-mixed": 8 * 2.0**-11}
+
+
+def check_precision(
+    models: Sequence[str | ModelSpec],
+    dataset: str = "digits",
+    frameworks: Sequence[str] | None = None,
+    *,
+    precision: str = "bf16-mixed",
+    steps: int = DEFAULT_STEPS,
+    optimizer: str = "sgd",
+    momenta: Sequence[float] = (0.0, 0.9),
+    lr: float = DEFAULT_LR,
+    batch_size: int = 32,
+    seed: int = 0,
+    tolerance: float | None = None,
+    data_dir: Path | None = None,
+    timeout_s: float = TIMEOUT_S,
+) -> ParityReport:
+    """Accuracy of a precision: in each framework, the per-step losses of `precision` against
+    float32 from the same initial weights and batches (one case per model, setting and
+    framework; the report's columns are the two precisions, float32 the reference)."""
+    from dlbench.frameworks import entry, installed, missing_packages
+    from dlbench.spec.precision import refusal
+
+    if precision not in PRECISION_TOLERANCE:
+        choices = ", ".join(PRECISION_TOLERANCE)
+        raise UserError(f"--precision {precision!r}: the precision mode compares {choices}")
+    why = refusal(precision, "off", "cpu")  # the check runs on the CPU
+    if why:
+        raise UserError(f"the parity check runs on the CPU: {why}")
+    if steps < 1:
+        raise UserError(f"--steps {steps}: give at least one step")
+    if frameworks is None:
+        available = set(installed())
+        frameworks = [fw for fw in FRAMEWORKS if fw in available]
+    frameworks = list(dict.fromkeys(frameworks))
+    for fw in frameworks:
+        if missing_packages(fw):
+            raise UserError(
+                f"{fw} needs {', '.join(missing_packages(fw))}, which is not "
+                f"installed: {entry(fw).install}"
+            )
+    settings = list(momenta) if optimizer == "sgd" else [0.0]
+    notes: list[str] = []
+    cases: list[tuple[Case, RunSpec, RunSpec]] = []
+    for model in models:
+        spec = _spec_of(model)
+        notes += parity_model(spec)[1]
+        name = model if isinstance(model, str) else spec.name
+        for momentum in settings:
+            runs = parity_runs(
+                model,
+                dataset,
+                frameworks,
+                steps=steps,
+                optimizer=optimizer,
+                momentum=momentum,
+                lr=lr,
+                batch_size=batch_size,
+                seed=seed,
+            )
+            for run in runs:
+                mixed = run.model_copy(update={"precision": precision})
+                cases.append((Case(name, optimizer, momentum, run.framework), run, mixed))
+    results = collect([r for _, *pair in cases for r in pair], steps, data_dir, timeout_s)
+    out = []
+    for case, run, mixed in cases:
+        res = CaseResult(case, reference="float32")
+        for key, r in (("float32", run), (precision, mixed)):
+            value = results[r.run_id]
+            if isinstance(value, str):
+                res.errors[key] = value
+            else:
+                res.losses[key] = value
+        out.append(res)
+    tol = PRECISION_TOLERANCE[precision] if tolerance is None else tolerance
+    columns = ["float32", precision]
+    return ParityReport(
+        dataset, steps, lr, batch_size, tol, columns, out, notes, "float32", precision
+    )
 
 
 # -- the process of one framework --------------------------------------------------------------

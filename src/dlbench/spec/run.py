@@ -41,7 +41,7 @@ INITS = (
 # while they hold these values, so that older ids stay the same, and a stored spec without
 # them reads them so (`stored_value`). `target_on` means nothing without a target: it goes
 # with `target_acc`, and reads None.
-LEFT_OUT_AT_DEFAULT: dict[str, Any] = {"target_acc": None, "keep": "last"}
+LEFT_OUT_AT_DEFAULT: dict[str, Any] = {"target_acc": None, "keep": "last", "tf32": "off"}
 LEFT_OUT_WITH = {"target_on": "target_acc"}
 
 
@@ -97,13 +97,16 @@ class RunSpec(BaseModel):
     limit_test: PositiveInt | None = None  # first N test samples
     normalize: Literal["scale", "l2-rows", "standardize", "none"] = "scale"
     tuning: Literal["default", "tuned"] = "tuned"  # as tutorials do it, or as fast as we know
-    precision: Literal["float32"] = "float32"
+    # float32, or mixed precision: products in bfloat16/float16, weights and loss in float32
+    precision: Literal["float32", "bf16-mixed", "fp16-mixed"] = "float32"
     repeat: int = Field(0, ge=0)  # index among --repeats; seed of repeat i is seed + i
     target_acc: float | None = Field(None, gt=0, le=1)  # time-to-accuracy target (DAWNBench)
     target_on: Literal["val", "test"] = "val"  # which accuracy must reach target_acc
     # Which weights are tested and saved: the last epoch's, or those of the epoch with the best
     # validation accuracy (needs val_fraction > 0; the test set never chooses).
     keep: Literal["last", "best-val"] = "last"
+    # TensorFloat-32 for float32 products on NVIDIA GPUs; off: IEEE float32 in every framework
+    tf32: Literal["off", "on"] = "off"
 
     @field_validator("model", mode="before")
     @classmethod
@@ -133,6 +136,12 @@ class RunSpec(BaseModel):
         if not ok:
             raise ValueError(f"unknown device {v!r}; use cpu, cuda, cuda:N or all")
         return v
+
+    @field_validator("tf32", mode="before")
+    @classmethod
+    def _tf32_word(cls, v: Any) -> Any:
+        # YAML reads a bare `on`/`off` as true/false
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @field_validator("init")
     @classmethod

@@ -266,15 +266,23 @@ class Store:
         return out
 
     def _attach_peaks(self, rows: list[RunRow]) -> None:
-        """Each run's `peak_flops_per_s` (not stored: derived): the latest float32 probe of the
-        same machine and device, with the same thread count when there is one."""
-        probes = [p for p in self.probes() if p["dtype"] == "float32"]
+        """Each run's `peak_flops_per_s` (not stored: derived): the latest probe of the dtype
+        the run computed in (float32, tf32, bfloat16, float16: spec/precision.py) on the same
+        machine and device, with the same thread count when there is one."""
+        from dlbench.spec.precision import compute_dtype
+
+        probes = self.probes()
         for row in rows:
             fp = row["fingerprint"] or {}
+            spec = row.spec
+            dtype = compute_dtype(
+                spec.get("precision", "float32"), spec.get("tf32", "off"), str(row["device"])
+            )
             same = [
                 p
                 for p in probes
-                if p["hostname"] == fp.get("hostname")
+                if p["dtype"] == dtype
+                and p["hostname"] == fp.get("hostname")
                 and p["cpu"] == fp.get("cpu")
                 and device_key(p["device"]) == device_key(row["device"])
             ]

@@ -97,3 +97,11 @@ def peak_device_bytes(index: int) -> int | None:
 def options() -> dict[str, Any]:
     """What this backend does that changes speed, beyond what every backend stores."""
     return {}
+
+
+def set_tf32(on: bool) -> dict[str, Any]:
+    """JAX's default precision of float32 products and convolutions: on Ampere and later GPUs
+    JAX's own default is not full float32 but TF32-like; off sets IEEE float32, as in every
+    framework (docs/fairness.md). On a CPU both compute in float32."""
+    jax.config.update("jax_default_matmul_precision", "tensorfloat32" if on else "float32")
+    return {"tf32": on, "jax_default_matmul_precision": jax.config.jax_default_matmul_precision}

@@ -56,11 +56,21 @@ class Built:
         self.out_order: dict[str, np.ndarray] = {}
         shape: Shape = tuple(input_shape)
         order = None
-        for name, layer, info in zip(layer_names(self.spec), layers, summary.layers, strict=True):
+        # Under a mixed dtype policy (frameworks/keras/precision.py) the output layer and what
+        # follows it compute in float32: float32 logits and loss.
+        weighted = [i for i, x in enumerate(layers) if isinstance(x, (Dense, Conv2d))]
+        output_at = weighted[-1] if weighted else len(layers)
+        mixed = keras.config.dtype_policy().name != "float32"
+        for i, (name, layer, info) in enumerate(
+            zip(layer_names(self.spec), layers, summary.layers, strict=True)
+        ):
             self.in_shape[name] = shape
             if order is not None:
                 self.in_order[name] = order
-            self.model.add(self._layer(name, layer))
+            made = self._layer(name, layer)
+            if mixed and i >= output_at:
+                made.dtype_policy = "float32"
+            self.model.add(made)
             if isinstance(layer, Flatten):
                 order = _flatten_order(shape)
             elif not isinstance(layer, (Dropout, Act, BatchNorm)):

@@ -92,3 +92,10 @@ def peak_device_bytes(index: int) -> int | None:
 def options() -> dict[str, Any]:
     """What this backend does that changes speed, beyond what every backend stores."""
     return {"tf_onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+
+
+def set_tf32(on: bool) -> dict[str, Any]:
+    """TensorFloat-32 for float32 products and convolutions (TensorFlow enables it by default on
+    Ampere and later GPUs); off: IEEE float32, as in every framework (docs/fairness.md)."""
+    tf.config.experimental.enable_tensor_float_32_execution(on)
+    return {"tf32": tf.config.experimental.tensor_float_32_execution_enabled()}

@@ -82,3 +82,10 @@ def peak_device_bytes(index: int) -> int | None:
 def options() -> dict[str, Any]:
     """What this backend does that changes speed, beyond what every backend stores."""
     return {}
+
+
+def set_tf32(on: bool) -> dict[str, Any]:
+    """The same flags as the torch adapter sets (frameworks/torch/precision.py)."""
+    from dlbench.frameworks.torch.precision import set_tf32 as torch_set_tf32
+
+    return {"tf32": on, **torch_set_tf32(on)}

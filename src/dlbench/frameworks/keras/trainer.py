@@ -41,6 +41,7 @@ from dlbench.frameworks.base import (
     first_batches,
     head_for,
 )
+from dlbench.frameworks.keras import precision
 from dlbench.frameworks.keras.chosen import BACKEND, check_backend, impl, keras_device
 from dlbench.frameworks.keras.model import (
     build_model,
@@ -171,6 +172,8 @@ class Trainer:
         threads = impl.apply_threads(run.threads)  # before the backend's first computation
         self.device = device
         self.keras_device = keras_device(device)
+        # The dtype policy and TF32, before anything is built
+        precision_options = precision.apply(run, device)
         keras.utils.set_random_seed(run.effective_seed)
         self.spec = run.model_spec()
         out_units = summarize(self.spec, data.input_shape).output_units
@@ -222,6 +225,8 @@ class Trainer:
             "head": self.head.mode,
             "device_name": self._device_name(),
             **impl.options(),
+            **precision_options,
+            **precision.recorded(self.model),
         }
 
     # -- device helpers ------------------------------------------------------------------

@@ -34,6 +34,7 @@ from dlbench.frameworks.base import (
     first_batches,
     head_for,
 )
+from dlbench.frameworks.torch import precision
 from dlbench.frameworks.torch.devices import torch_device
 from dlbench.frameworks.torch.model import (
     apply_activation,
@@ -73,9 +74,16 @@ class Trainer:
         self.memory_format = memory_format(self.spec, run.tuning)
         self.net.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(run, self.net.parameters(), fused=run.tuning == "tuned")
+        # Mixed precision: `forward_net` runs the hidden layers under autocast and the output
+        # layer in float32 (`net` itself for float32); float16 scales the loss.
+        self.forward_net, self.scaler, precision_options = precision.for_run(
+            run, self.net, self.device
+        )
         self.compiled = run.framework == "torch-compile"
         # Static shapes: warm_up compiles the full batch and the epoch's last, shorter one.
-        self.step_net = torch.compile(self.net, dynamic=False) if self.compiled else self.net
+        self.step_net = (
+            torch.compile(self.forward_net, dynamic=False) if self.compiled else self.forward_net
+        )
         # tuned: cuDNN tries its convolution algorithms once per shape and keeps the fastest,
         # as XLA autotunes inside compile_s; the trials run in warm_up, before the clock.
         torch.backends.cudnn.benchmark = run.tuning == "tuned"
@@ -102,6 +110,7 @@ class Trainer:
             "device_name": torch.cuda.get_device_name(self.device)
             if self.device.type == "cuda"
             else cpu_model(),
+            **precision_options,
         }
 
     # -- device helpers ------------------------------------------------------------------
@@ -190,8 +199,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         logits = self.step_net(xb)
         loss = self._loss(logits, yb)  # the mean over the batch, as every framework does
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:  # float16: the loss scaled up before backward, a step skipped on overflow
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         return loss.detach(), logits.detach()
 
     def _fit_resident(self, on_epoch: OnEpoch, on_step: OnStep | None) -> None:
@@ -293,7 +307,8 @@ class Trainer:
         self.net.eval()
         xt = self._to_device(x)
         # The uncompiled module: evaluation shapes would each cost torch.compile a recompile.
-        chunks = [self.net(xt[i : i + EVAL_BATCH]) for i in range(0, len(xt), EVAL_BATCH)]
+        net = self.forward_net  # in the run's precision
+        chunks = [net(xt[i : i + EVAL_BATCH]) for i in range(0, len(xt), EVAL_BATCH)]
         if not chunks:
             return np.zeros((0, self.head.units), np.float32)
         return torch.cat(chunks).cpu().numpy()
@@ -330,9 +345,14 @@ class Trainer:
         self.net.eval()
         out: dict[str, np.ndarray] = {}
         h = self._to_device(x)
-        for name, module in self.net.named_children():
-            h = module(h)
+        mixed = self.forward_net if isinstance(self.forward_net, precision.Mixed) else None
+        for i, (name, module) in enumerate(self.net.named_children()):
+            if mixed is None:
+                h = module(h)
+            else:  # in the run's precision: autocast up to the output layer
+                with mixed.layer_context(i):
+                    h = module(h if i < mixed.start else h.float())
             base = name.removesuffix("_act")
             if base in names:  # a layer's own activation replaces its pre-activation output
-                out[base] = h.cpu().numpy()
+                out[base] = h.float().cpu().numpy()
         return out
