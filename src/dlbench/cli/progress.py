@@ -13,8 +13,10 @@ from dlbench.runner.execute import Progress as Callbacks
 
 
 class RunProgress:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, predictions: dict[str, Any] | None = None) -> None:
         self.console = console
+        # run id -> predicted wall seconds (runner/estimate.py): the suite's time left
+        self.left_s = {k: p.wall_s for k, p in (predictions or {}).items()}
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -39,6 +41,10 @@ class RunProgress:
 
     def start(self, p: Planned, i: int, n: int) -> None:
         label = escape(f"[{i + 1}/{n}] {p.run.label()}")
+        if self.left_s:
+            from dlbench.cli.run import _duration
+
+            label += f" [dim](suite: ~{_duration(sum(self.left_s.values()))} left, predicted)[/]"
         self.task = self.bar.add_task(label, total=None, epoch="starting", metrics="")
 
     def event(self, p: Planned, e: dict[str, Any]) -> None:
@@ -68,6 +74,7 @@ class RunProgress:
             )
 
     def done(self, p: Planned, row: dict[str, Any]) -> None:
+        self.left_s.pop(p.run.run_id, None)
         self.bar.remove_task(self.task)
         status = row["status"]
         if status == "finished":

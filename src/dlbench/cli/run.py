@@ -11,6 +11,23 @@ from dlbench.cli import app
 from dlbench.errors import UserError
 
 LIST_FIELDS = ("model", "dataset", "framework", "device")  # comma lists become matrix entries
+SCALAR_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "init",
+    "seed",
+    "threads",
+    "normalize",
+    "val_fraction",
+    "limit_train",
+    "limit_test",
+    "target_acc",
+    "target_on",
+    "keep",
+)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -95,42 +112,58 @@ def run_cmd(
     ),
 ) -> None:
     """Train, time and test; store every run; print the results table."""
-    from rich.markup import escape
-
+    options = dict(locals())  # every option by name, as `dlbench estimate` gets them too
     from dlbench.cli.console import make_console
     from dlbench.cli.progress import RunProgress
     from dlbench.report.table import print_table
     from dlbench.runner.execute import execute
-    from dlbench.spec.suite import Suite, load_suite
     from dlbench.store.db import Store
 
-    lists = {
-        "model": _split(model),
-        "dataset": _split(dataset),
-        "framework": _split(framework),
-        "device": _split(device),
-        "tuning": _split(tuning),
-    }
-    scalars = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "optimizer": optimizer,
-        "momentum": momentum,
-        "init": init,
-        "seed": seed,
-        "threads": threads,
-        "normalize": normalize,
-        "val_fraction": val_fraction,
-        "limit_train": limit_train,
-        "limit_test": limit_test,
-        "target_acc": target_acc,
-        "target_on": target_on,
-        "keep": keep,
-    }
-    if target_on is not None and target_acc is None:
+    console = make_console()
+    runs, name = runs_from_options(options, console)
+    predictions = _announce_prediction(runs, db, data_dir, console)
+
+    progress = RunProgress(console, predictions)
+    with progress:
+        outcome = execute(
+            runs,
+            db,
+            suite=name,
+            resume=resume,
+            data_dir=data_dir,
+            timeout_s=timeout,
+            save=not no_save,
+            progress=progress.callbacks(),
+            predictions=predictions,
+        )
+    if outcome.skipped:
+        console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
+    with Store(db, readonly=True) as store:
+        ids = ",".join(str(i) for i in outcome.row_ids)
+        rows = store.runs(f"id IN ({ids})") if ids else []
+    if rows:
+        print_table(rows, console, title=f"{name}: {len(rows)} run(s), stored in {db}")
+        if name == "crossover":
+            from dlbench.report.crossover import print_crossover
+
+            print_crossover(rows, console)
+    if not outcome.all_ok:
+        raise typer.Exit(1)
+
+
+def runs_from_options(options: dict, console) -> tuple[list, str]:
+    """The run specs and the suite's name from `run`'s options (a suite, flags, --quick,
+    --synthetic-if-missing); `dlbench estimate` takes the same options."""
+    from rich.markup import escape
+
+    from dlbench.spec.suite import Suite, load_suite
+
+    suite, model = options["suite"], options["model"]
+    lists = {k: _split(options[k]) for k in (*LIST_FIELDS, "tuning")}
+    scalars = {k: options[k] for k in SCALAR_FIELDS}
+    if options["target_on"] is not None and options["target_acc"] is None:
         raise UserError("--target-on needs --target-acc, e.g. --target-acc 0.9 --target-on test")
-    if suite is None and lists["model"] is None:
+    if suite is None and model is None:
         suite = "default"
     if suite is not None:
         base = load_suite(suite)
@@ -149,43 +182,48 @@ def run_cmd(
             matrix[key] = values
             overrides.pop(key, None)
     chosen = replace(base, matrix=matrix)
-    runs = chosen.expand(overrides, repeats=repeats)
+    runs = chosen.expand(overrides, repeats=options["repeats"])
     name = chosen.name
-    console = make_console()
-    if quick:
+    if options["quick"]:
         from dlbench.runner.quick import quick as scale_down
 
         runs = scale_down(runs)
         name = f"{name} (quick)"
-    if synthetic_if_missing:
+    if options["synthetic_if_missing"]:
         from dlbench.runner.quick import synthetic_stand_ins
 
-        runs, notes = synthetic_stand_ins(runs, data_dir)
+        runs, notes = synthetic_stand_ins(runs, options["data_dir"])
         for note in notes:
             console.print(f"[yellow]{escape(note)}[/]")
+    return runs, name
 
-    progress = RunProgress(console)
-    with progress:
-        outcome = execute(
-            runs,
-            db,
-            suite=name,
-            resume=resume,
-            data_dir=data_dir,
-            timeout_s=timeout,
-            save=not no_save,
-            progress=progress.callbacks(),
-        )
-    if outcome.skipped:
-        console.print(f"[dim]--resume: {outcome.skipped} run(s) already stored as done, skipped[/]")
-    with Store(db, readonly=True) as store:
-        ids = ",".join(str(i) for i in outcome.row_ids)
-        rows = store.runs(f"id IN ({ids})") if ids else []
-    if rows:
-        print_table(rows, console, title=f"{name}: {len(rows)} run(s), stored in {db}")
-        if name == "crossover":
-            from dlbench.report.crossover import print_crossover
 
-            print_crossover(rows, console)
-    if not outcome.all_ok:
-        raise typer.Exit(1)
+def _announce_prediction(runs: list, db: Path, data_dir: Path | None, console) -> dict | None:
+    """Print the suite's predicted total before it starts; the predictions by run id, for the
+    store and the progress bar. Missing probes: a note, and the runs go ahead unpredicted."""
+    from dlbench.runner.estimate import MissingProbes, predict_runs, suite_total_s
+    from dlbench.runner.execute import expand_devices
+
+    try:
+        expanded = expand_devices(runs)
+        predictions = predict_runs(expanded, db, data_dir)
+    except MissingProbes as exc:
+        console.print(f"[dim]no prediction: {exc}[/]")
+        return None
+    except UserError:
+        return None  # bad input: execute's checks say what and how to fix it
+    total_s = suite_total_s(expanded, predictions)
+    stale = any(p.stale for p in predictions)
+    console.print(
+        f"predicted: {len(expanded)} run(s), {_duration(total_s)} in all"
+        + (" [yellow](from stale probes: `dlbench probe --calibrate`)[/]" if stale else "")
+    )
+    return {r.run_id: p for r, p in zip(expanded, predictions, strict=True)}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -228,8 +228,11 @@ def execute(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     save: bool = True,
     progress: Progress | None = None,
+    predictions: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Check, then run and store each run. Bad input raises UserError before any write."""
+    """Check, then run and store each run. Bad input raises UserError before any write.
+    `predictions` (run id -> runner.estimate's Prediction, made before the suite started) are
+    stored with their runs."""
     from dlbench.measure import machine_fingerprint
     from dlbench.store.db import Store, check_db_path
 
@@ -250,6 +253,10 @@ def execute(
                 p, data_dir=data_dir, artifacts_dir=folder, timeout_s=timeout_s, progress=progress
             )
             row = _row(p, result, suite, fingerprint)
+            if predictions and p.run.run_id in predictions:
+                from dlbench.runner.estimate import prediction_columns
+
+                row.update(prediction_columns(predictions[p.run.run_id]))
             outcome.row_ids.append(store.add_run(row, result.get("epochs", [])))
             outcome.results.append(row)
             progress.on_done(p, row)

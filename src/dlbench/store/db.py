@@ -23,7 +23,8 @@ from typing import Any
 from dlbench.errors import UserError
 
 APPLICATION_ID = 0x646C6263  # "dlbc"
-SCHEMA_VERSION = 2  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
+SCHEMA_VERSION = 3  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
+# 3: each run's prediction (measure/estimate.py); probes of every kind, with their boot id
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_DB = Path("dlbench.sqlite")
 
@@ -82,8 +83,14 @@ RUN_COLUMNS = (
     "cpu_energy_j",  # RAPL, around the training loop; NULL: not readable here
     "gpu_energy_j",  # NVML, around the training loop
     "energy_source",
+    # schema 3: the prediction made before the run started (measure/estimate.py)
+    "predicted_first_epoch_s",
+    "predicted_epoch_s",  # steady epoch
+    "predicted_test_s",
+    "predicted_wall_s",
 )
-JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra")
+# prediction: its parts, the probes it used and whether any was stale (schema 3)
+JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra", "prediction")
 EPOCH_COLUMNS = (
     "epoch",
     "train_loss",
@@ -109,7 +116,14 @@ PROBE_COLUMNS = (
     "library",
     "measured_at",
     "other_load_pct",  # other processes' CPU use during the probe, % of one core
+    # schema 3: the estimate's probes (runner/calibrate.py); NULL kind is the GEMM peak
+    "kind",  # gemm, gemm-shapes, bandwidth, calibration, load
+    "boot_id",  # /proc/sys/kernel/random/boot_id when measured: another boot, another machine
+    "framework",  # calibration: the framework and tuning it timed
+    "tuning",
+    "bytes_per_s",  # bandwidth and load: the best figure
 )
+PROBE_JSON_COLUMNS = ("by_size", "fingerprint", "detail")  # detail: schema 3
 DONE_STATUSES = ("finished", "diverged")  # results --resume keeps; others are tried again
 
 _SCHEMA = f"""
@@ -127,8 +141,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS probes (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   {", ".join(PROBE_COLUMNS)},
-  by_size_json TEXT,
-  fingerprint_json TEXT
+  {", ".join(f"{c}_json TEXT" for c in PROBE_JSON_COLUMNS)}
 );
 """
 
@@ -218,7 +231,11 @@ class Store:
         if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
         with self.conn:
-            for table, columns in (("runs", RUN_COLUMNS), ("epochs", EPOCH_COLUMNS)):
+            for table, columns in (
+                ("runs", RUN_COLUMNS + tuple(f"{c}_json" for c in JSON_COLUMNS)),
+                ("epochs", EPOCH_COLUMNS),
+                ("probes", PROBE_COLUMNS + tuple(f"{c}_json" for c in PROBE_JSON_COLUMNS)),
+            ):
                 have = self._table_columns(table)
                 for c in columns:
                     if c not in have:
@@ -273,7 +290,7 @@ class Store:
         for r in self.conn.execute(sql, params).fetchall():
             values = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
             for c in JSON_COLUMNS:
-                raw = r[f"{c}_json"]
+                raw = r[f"{c}_json"] if f"{c}_json" in r.keys() else None  # noqa: SIM118
                 values[c] = json.loads(raw) if raw else None
             for c in RUN_COLUMNS:
                 values.setdefault(c, None)  # an older file: the column is missing
@@ -288,8 +305,8 @@ class Store:
     # -- probes ---------------------------------------------------------------------------
     def add_probe(self, values: dict[str, Any]) -> int:
         row = {c: values.get(c) for c in PROBE_COLUMNS}
-        row["by_size_json"] = json.dumps(values.get("by_size"))
-        row["fingerprint_json"] = json.dumps(values.get("fingerprint"))
+        for c in PROBE_JSON_COLUMNS:
+            row[f"{c}_json"] = json.dumps(values.get(c))
         with self.conn:
             cur = self.conn.execute(
                 f"INSERT INTO probes ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -305,14 +322,19 @@ class Store:
         out = []
         for r in rows:
             d = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
-            d["by_size"] = json.loads(r["by_size_json"]) if r["by_size_json"] else None
+            for c in PROBE_JSON_COLUMNS:
+                raw = r[f"{c}_json"] if f"{c}_json" in r.keys() else None  # noqa: SIM118
+                d[c] = json.loads(raw) if raw else None
+            d.pop("fingerprint", None)  # as before: the probe's fingerprint is not read back
+            for c in PROBE_COLUMNS:
+                d.setdefault(c, None)  # an older file
             out.append(d)
         return out
 
     def _attach_peaks(self, rows: list[RunRow]) -> None:
         """Each run's `peak_flops_per_s` (not stored: derived): the latest float32 probe of the
         same machine and device, with the same thread count when there is one."""
-        probes = [p for p in self.probes() if p["dtype"] == "float32"]
+        probes = [p for p in self.probes() if p["dtype"] == "float32" and not p["kind"]]
         for row in rows:
             fp = row["fingerprint"] or {}
             same = [

@@ -1,0 +1,127 @@
+"""The estimate's framework-side probes: matrix products of a few shapes, and memory bandwidth.
+
+Thin products (a batch of 32 through a 784-wide layer) reach a fraction of the square
+2048^3 peak, so the estimate (measure/estimate.py) reads each layer's rate from a grid of
+(M, K, N) shapes timed here, in the library its framework calls: torch (MKL, oneDNN, cuBLAS),
+JAX (XLA) or TensorFlow (oneDNN). The bandwidth probe times a large copy with torch (a
+multi-threaded copy on a CPU, a device copy on a GPU) at a few sizes, since small tensors stay
+in cache. runner/calibrate.py runs these in a process of their own; the library is imported
+lazily, here only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+# M (rows: the batch, or batch x pixels for a conv), K (reduction), N (outputs)
+GRID_M = (16, 128, 1024, 8192)
+GRID_K = (16, 128, 1024)
+GRID_N = (16, 128, 1024)
+BANDWIDTH_BYTES = (1 << 18, 1 << 22, 1 << 26, 1 << 28)  # 256 KiB (cache) .. 256 MiB (DRAM)
+ROUND_S = 0.01  # each timed round lasts about this long, so the clock and a launch do not count
+REPS = 3
+
+
+def grid() -> list[tuple[int, int, int]]:
+    return [(m, k, n) for m in GRID_M for k in GRID_K for n in GRID_N]
+
+
+def best_seconds(step: Callable[[], Any], wait: Callable[[Any], None], reps: int = REPS) -> float:
+    """Seconds of one `step()`: the fastest of `reps` rounds after a warm-up, each round long
+    enough to last ROUND_S; `wait(out)` returns when `out` is computed."""
+    wait(step())  # warm-up: library initialisation, kernel choice, compilation
+    start = time.perf_counter()
+    wait(step())
+    one = time.perf_counter() - start
+    inner = max(1, min(1000, int(ROUND_S / max(one, 1e-9))))
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(inner):
+            out = step()
+        wait(out)  # products run in order: the last one done means all are
+        best = min(best, (time.perf_counter() - start) / inner)
+    return best
+
+
+def _torch_product(device: str, m: int, k: int, n: int):
+    import torch
+
+    from dlbench.frameworks.torch_backend import torch_device
+
+    dev = torch_device(device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 means IEEE float32
+    gen = torch.Generator(device=dev).manual_seed(0)
+    a = torch.randn(m, k, device=dev, generator=gen)
+    b = torch.randn(k, n, device=dev, generator=gen)
+    out = torch.empty(m, n, device=dev)
+
+    def wait(_):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return lambda: torch.mm(a, b, out=out), wait
+
+
+def _jax_product(device: str, m: int, k: int, n: int):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
+    a = jax.device_put(rng.standard_normal((m, k), dtype=np.float32), dev)
+    b = jax.device_put(rng.standard_normal((k, n), dtype=np.float32), dev)
+    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
+    return lambda: mm(a, b), lambda out: out.block_until_ready()
+
+
+def _tf_product(device: str, m: int, k: int, n: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    with tf.device("/CPU:0" if device == "cpu" else "/GPU:0"):
+        a = tf.constant(rng.standard_normal((m, k), dtype=np.float32))
+        b = tf.constant(rng.standard_normal((k, n), dtype=np.float32))
+
+    def step():
+        with tf.device("/CPU:0" if device == "cpu" else "/GPU:0"):
+            return tf.linalg.matmul(a, b)
+
+    return step, lambda out: out.numpy() if device != "cpu" else None
+
+
+PRODUCTS = {"torch": _torch_product, "jax": _jax_product, "tensorflow": _tf_product}
+
+
+def gemm_rates(library: str, device: str, shapes=None) -> dict[str, float]:
+    """FLOP/s of float32 products per shape, keyed "MxKxN"."""
+    out = {}
+    for m, k, n in shapes or grid():
+        step, wait = PRODUCTS[library](device, m, k, n)
+        out[f"{m}x{k}x{n}"] = 2 * m * k * n / best_seconds(step, wait)
+    return out
+
+
+def bandwidth(device: str, sizes=BANDWIDTH_BYTES) -> dict[str, float]:
+    """Bytes/s of a copy (read + write) of `size` bytes, per size, with torch."""
+    import torch
+
+    from dlbench.frameworks.torch_backend import torch_device
+
+    dev = torch_device(device)
+    out = {}
+    for size in sizes:
+        src = torch.ones(size // 4, device=dev)
+        dst = torch.empty_like(src)
+
+        def wait(_, dev=dev):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+
+        seconds = best_seconds(lambda src=src, dst=dst: dst.copy_(src), wait)
+        out[str(size)] = 2 * size / seconds
+    return out
