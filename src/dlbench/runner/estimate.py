@@ -218,3 +218,14 @@ def suite_total_s(runs: list[RunSpec], predictions: list[Prediction]) -> float:
     runs, which reads each dataset once (runner/execute.py `plan`)."""
     loads = {r.dataset: p.load_s for r, p in zip(runs, predictions, strict=True)}
     return sum(p.wall_s for p in predictions) + sum(loads.values())
+
+
+def prediction_columns(prediction: Prediction) -> dict[str, Any]:
+    """A prediction as the store keeps it beside its run (store/db.py, schema 3)."""
+    return {
+        "predicted_first_epoch_s": prediction.first_epoch_s,
+        "predicted_epoch_s": prediction.epoch_s,
+        "predicted_test_s": prediction.test_s,
+        "predicted_wall_s": prediction.wall_s,
+        "prediction": prediction.record(),
+    }

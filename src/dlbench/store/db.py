@@ -231,6 +231,7 @@ class Store:
         if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
         with self.conn:
+            self.conn.executescript(_SCHEMA)  # new tables first (IF NOT EXISTS), then columns
             for table, columns in (
                 ("runs", RUN_COLUMNS + tuple(f"{c}_json" for c in JSON_COLUMNS)),
                 ("epochs", EPOCH_COLUMNS),
@@ -240,7 +241,6 @@ class Store:
                 for c in columns:
                     if c not in have:
                         self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {c}")
-            self.conn.executescript(_SCHEMA)  # new tables (IF NOT EXISTS)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
