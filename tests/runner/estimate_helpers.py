@@ -18,6 +18,10 @@ CALIBRATION = {
     "build_s": 0.05,
     "compile_s": 0.0,
     "first_extra_s": 0.2,
+    # the calibration models' measured steps (runner/calibrate.py): 2, 2 and 14 ops
+    "small_step_s": 1e-3 + 2e-6 * 16 + 5e-5 * 2,
+    "wide_step_s": 1e-3 + 2e-6 * 256 + 5e-5 * 2,
+    "deep_step_s": 1e-3 + 2e-6 * 16 + 5e-5 * 14,
 }
 
 

@@ -17,6 +17,9 @@ def results_cmd(
     fmt: str = typer.Option("table", "--format", help="table, csv, json or md."),
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database."),
     last: int = typer.Option(None, "--last", help="Only the last N runs."),
+    predicted: bool = typer.Option(
+        False, "--predicted", help="Also each run's predicted steady epoch against the measured."
+    ),
 ) -> None:
     """Show stored runs."""
     from dlbench.cli.console import make_console
@@ -34,6 +37,10 @@ def results_cmd(
         if not rows:
             raise UserError(f"{db} holds no runs yet: run `dlbench run` first")
         print_table(rows, make_console(), title=f"{len(rows)} run(s) in {db}")
+        if predicted:
+            from dlbench.report.predicted import print_predicted
+
+            print_predicted(rows, make_console())
         return
     from dlbench.report.formats import renderer
 

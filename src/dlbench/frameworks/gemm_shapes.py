@@ -107,7 +107,11 @@ def gemm_rates(library: str, device: str, shapes=None) -> dict[str, float]:
 
 
 def bandwidth(device: str, sizes=BANDWIDTH_BYTES) -> dict[str, float]:
-    """Bytes/s of a copy (read + write) of `size` bytes, per size, with torch."""
+    """Bytes/s of a copy (read + write) of `size` bytes, per size: numpy's single-threaded
+    copy on a CPU (a multi-threaded copy of a small tensor times the thread pool's wake-up,
+    which the calibration's per-op cost already holds), torch's on a GPU."""
+    if device == "cpu":
+        return _numpy_bandwidth(sizes)
     import torch
 
     from dlbench.frameworks.torch_backend import torch_device
@@ -123,5 +127,17 @@ def bandwidth(device: str, sizes=BANDWIDTH_BYTES) -> dict[str, float]:
                 torch.cuda.synchronize(dev)
 
         seconds = best_seconds(lambda src=src, dst=dst: dst.copy_(src), wait)
+        out[str(size)] = 2 * size / seconds
+    return out
+
+
+def _numpy_bandwidth(sizes) -> dict[str, float]:
+    import numpy as np
+
+    out = {}
+    for size in sizes:
+        src = np.ones(size // 4, dtype=np.float32)
+        dst = np.empty_like(src)
+        seconds = best_seconds(lambda src=src, dst=dst: np.copyto(dst, src), lambda _: None)
         out[str(size)] = 2 * size / seconds
     return out

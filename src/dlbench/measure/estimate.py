@@ -279,6 +279,42 @@ def predict(
 
 
 # -- calibration arithmetic --------------------------------------------------------------------
+CALIBRATION_INPUT = (1, 8, 8)  # the tiny model's input (C, H, W)
+CALIBRATION_CLASSES = 10
+CALIBRATION_DEPTH = 6  # hidden layers of the deeper calibration model
+# (name, batch, hidden layers): two batch sizes and two depths fix sample_s and op_s
+CALIBRATION_CONFIGS = (("small", 16, 0), ("wide", 256, 0), ("deep", 16, CALIBRATION_DEPTH))
+
+
+def tiny_model(hidden: int) -> ModelSpec:
+    """The calibration's fixed model: `hidden` dense layers of 16, then 10 outputs."""
+    from dlbench.spec.layers import Dense, Flatten
+
+    layers = [Flatten(), *[Dense(units=16, activation="relu") for _ in range(hidden)]]
+    out = Dense(units=CALIBRATION_CLASSES, activation="softmax")
+    return ModelSpec(layers=(*layers, out), name="calibration")
+
+
+def net_calibration(
+    detail: dict[str, Any], gemm_by_shape: dict[str, float], bandwidth_by_size: dict[str, float]
+) -> Calibration:
+    """The framework's own costs: each calibration model's measured step less what the model
+    says its arithmetic and memory traffic take on this machine (so that the two are not
+    counted twice), solved for step_s, sample_s and op_s."""
+    zero = Calibration(**{k: 0.0 for k in Calibration.__dataclass_fields__})
+    probe = Machine(gemm_by_shape, bandwidth_by_size, zero)
+    points = []
+    for name, batch, hidden in CALIBRATION_CONFIGS:
+        spec = tiny_model(hidden)
+        summary = spec.summary(CALIBRATION_INPUT)
+        compute, memory, _, _ = _step(spec, summary, batch, probe, "adam", 0.0)
+        ops = sum(c.ops for c in costs_of(spec, summary, 1))
+        points.append({"step_s": detail[f"{name}_step_s"] - compute - memory, "batch": batch,
+                       "ops": ops})  # fmt: skip
+    fields = {k: float(detail[k]) for k in Calibration.__dataclass_fields__}
+    return Calibration(**{**fields, **fit_calibration(points)})
+
+
 def fit_calibration(points: list[dict[str, float]]) -> dict[str, float]:
     """step_s, sample_s, op_s from timed steps of tiny models: each point has `step_s` (the
     measured steady step less its modelled compute), `batch` and `ops`. Three points, one

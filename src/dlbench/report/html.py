@@ -764,6 +764,8 @@ def build_report(
     folder = out.with_name(f"{out.stem}_files")
     _prepare_folder(folder)
     figs = _Figures(folder)
+    from dlbench.report.predicted import predicted_section
+
     sections = [
         _summary(rows),
         _speedups(rows, figs),
@@ -773,6 +775,7 @@ def build_report(
         _confusions(rows, db, figs),
         _budget(rows, figs),
         _crossover(rows, figs),
+        predicted_section(rows, figs),
         _samples(rows, db, figs, data_dir, samples),
         _feature_maps(rows, db, figs),
         _machine(rows),

@@ -24,29 +24,23 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dlbench.errors import UserError
-from dlbench.measure.estimate import LIBRARY
+from dlbench.measure.estimate import (
+    CALIBRATION_CLASSES,
+    CALIBRATION_CONFIGS,
+    CALIBRATION_INPUT,
+    LIBRARY,
+    tiny_model,
+)
 
 TIMEOUT_S = 600
 STEPS = 100  # steps per calibration epoch
-INPUT = (1, 8, 8)  # the tiny model's input (C, H, W)
-CLASSES = 10
-DEPTH = 6  # hidden layers of the deeper calibration model
-# (name, batch, hidden layers): two batch sizes and two depths fix sample_s and op_s
-CONFIGS = (("small", 16, 0), ("wide", 256, 0), ("deep", 16, DEPTH))
 LIBRARY_FRAMEWORK = {"torch": "torch", "jax": "keras-jax", "tensorflow": "keras-tf"}
-
-
-def tiny_model(hidden: int):
-    from dlbench.spec.layers import Dense, Flatten, ModelSpec
-
-    layers = [Flatten(), *[Dense(units=16, activation="relu") for _ in range(hidden)]]
-    return ModelSpec(layers=(*layers, Dense(units=CLASSES, activation="softmax")), name="calib")
 
 
 def _ops(hidden: int) -> int:
     from dlbench.spec.cost import layer_costs
 
-    return sum(c.ops for c in layer_costs(tiny_model(hidden), INPUT, 1))
+    return sum(c.ops for c in layer_costs(tiny_model(hidden), CALIBRATION_INPUT, 1))
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -62,16 +56,23 @@ def _calibrate(job: dict[str, Any], started: float) -> dict[str, Any]:
     backend = adapter(job["framework"])
     import_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
-    c, h, w = INPUT
+    c, h, w = CALIBRATION_INPUT
     points, detail = [], {}
-    for name, batch, hidden in CONFIGS:
+    for name, batch, hidden in CALIBRATION_CONFIGS:
         n = batch * STEPS
         x = rng.random((n, h, w, c), dtype=np.float32)
-        y = rng.integers(0, CLASSES, n).astype(np.int64)
+        y = rng.integers(0, CALIBRATION_CLASSES, n).astype(np.int64)
         xt, yt = x[:4096], y[:4096]
         empty_x, empty_y = x[:0], y[:0]
         data = PreparedData(
-            x, y, empty_x, empty_y, xt, yt, CLASSES, tuple(str(i) for i in range(CLASSES))
+            x,
+            y,
+            empty_x,
+            empty_y,
+            xt,
+            yt,
+            CALIBRATION_CLASSES,
+            tuple(str(i) for i in range(CALIBRATION_CLASSES)),
         )
         run = RunSpec(
             model=tiny_model(hidden),

@@ -15,9 +15,9 @@ from typing import Any
 from dlbench.errors import UserError
 from dlbench.measure.estimate import (
     LIBRARY,
-    Calibration,
     Machine,
     Prediction,
+    net_calibration,
     predict,
     stale_reason,
 )
@@ -149,7 +149,8 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
     return Machine(
         gemm_by_shape=gemm_by_shape,
         bandwidth_by_size=bw_by_size,
-        calibration=Calibration.from_detail(cal["detail"]),
+        # net of the tiny models' modelled work on the machine it was measured on
+        calibration=net_calibration(cal["detail"], shapes["by_size"], bw["by_size"]),
         load_bytes_per_s=load["bytes_per_s"],
         probes=used,
         profile=prof.name if prof else None,
@@ -220,12 +221,8 @@ def suite_total_s(runs: list[RunSpec], predictions: list[Prediction]) -> float:
     return sum(p.wall_s for p in predictions) + sum(loads.values())
 
 
-def prediction_columns(prediction: Prediction) -> dict[str, Any]:
-    """A prediction as the store keeps it beside its run (store/db.py, schema 3)."""
-    return {
-        "predicted_first_epoch_s": prediction.first_epoch_s,
-        "predicted_epoch_s": prediction.epoch_s,
-        "predicted_test_s": prediction.test_s,
-        "predicted_wall_s": prediction.wall_s,
-        "prediction": prediction.record(),
-    }
+def prediction_record(prediction: Prediction) -> dict[str, Any]:
+    """A prediction as the store keeps it beside its run: in the run's `extra` JSON, under
+    `prediction` (store/db.py, schema 3)."""
+    return prediction.record()
+

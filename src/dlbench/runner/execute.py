@@ -254,9 +254,10 @@ def execute(
             )
             row = _row(p, result, suite, fingerprint)
             if predictions and p.run.run_id in predictions:
-                from dlbench.runner.estimate import prediction_columns
+                from dlbench.runner.estimate import prediction_record
 
-                row.update(prediction_columns(predictions[p.run.run_id]))
+                prediction = prediction_record(predictions[p.run.run_id])
+                row["extra"] = {**(row["extra"] or {}), "prediction": prediction}
             outcome.row_ids.append(store.add_run(row, result.get("epochs", [])))
             outcome.results.append(row)
             progress.on_done(p, row)

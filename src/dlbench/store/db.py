@@ -24,7 +24,7 @@ from dlbench.errors import UserError
 
 APPLICATION_ID = 0x646C6263  # "dlbc"
 SCHEMA_VERSION = 3  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
-# 3: each run's prediction (measure/estimate.py); probes of every kind, with their boot id
+# 3: probes of every kind (the estimate's), with their boot id; runs' extra.prediction
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_DB = Path("dlbench.sqlite")
 
@@ -83,14 +83,10 @@ RUN_COLUMNS = (
     "cpu_energy_j",  # RAPL, around the training loop; NULL: not readable here
     "gpu_energy_j",  # NVML, around the training loop
     "energy_source",
-    # schema 3: the prediction made before the run started (measure/estimate.py)
-    "predicted_first_epoch_s",
-    "predicted_epoch_s",  # steady epoch
-    "predicted_test_s",
-    "predicted_wall_s",
 )
-# prediction: its parts, the probes it used and whether any was stale (schema 3)
-JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra", "prediction")
+# extra holds, from schema 3, `prediction`: the run's predicted times made before it started,
+# their parts and the probes they used (runner/estimate.py `prediction_record`)
+JSON_COLUMNS = ("spec", "options", "fingerprint", "confusion", "class_names", "extra")
 EPOCH_COLUMNS = (
     "epoch",
     "train_loss",
@@ -233,7 +229,7 @@ class Store:
         with self.conn:
             self.conn.executescript(_SCHEMA)  # new tables first (IF NOT EXISTS), then columns
             for table, columns in (
-                ("runs", RUN_COLUMNS + tuple(f"{c}_json" for c in JSON_COLUMNS)),
+                ("runs", RUN_COLUMNS),
                 ("epochs", EPOCH_COLUMNS),
                 ("probes", PROBE_COLUMNS + tuple(f"{c}_json" for c in PROBE_JSON_COLUMNS)),
             ):
@@ -290,7 +286,7 @@ class Store:
         for r in self.conn.execute(sql, params).fetchall():
             values = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
             for c in JSON_COLUMNS:
-                raw = r[f"{c}_json"] if f"{c}_json" in r.keys() else None  # noqa: SIM118
+                raw = r[f"{c}_json"]
                 values[c] = json.loads(raw) if raw else None
             for c in RUN_COLUMNS:
                 values.setdefault(c, None)  # an older file: the column is missing
