@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from common import load, load_note, runs, table, write
 
-from dlbench.frameworks import torch_backend as tb
+from dlbench.frameworks import torch as tb
 from dlbench.frameworks.base import PreparedData
 from dlbench.measure import probe
 from dlbench.measure.work import train_flops_per_sample

@@ -15,7 +15,7 @@ import torch
 from common import load, load_note, median, table, write
 
 from dlbench.data import load_dataset, normalize
-from dlbench.frameworks import torch_backend as tb
+from dlbench.frameworks import torch as tb
 from dlbench.frameworks.base import PreparedData, epoch_permutation
 from dlbench.spec import make_run
 

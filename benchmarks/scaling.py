@@ -17,7 +17,7 @@ import torch
 from common import load, load_note, table, write
 
 from dlbench.data import load_dataset, normalize
-from dlbench.frameworks import torch_backend as tb
+from dlbench.frameworks import torch as tb
 from dlbench.frameworks.base import PreparedData
 from dlbench.measure.work import train_flops_per_sample
 from dlbench.spec import make_run, summarize

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dlbench.errors import UserError
-from dlbench.frameworks import keras_backend as kb
+from dlbench.frameworks import keras as kb
 from dlbench.frameworks.base import PreparedData
 from dlbench.runner.worker import Events, run_job
 from dlbench.spec import PRESETS, make_run

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from dlbench.frameworks import torch_backend as tb  # noqa: E402
+from dlbench.frameworks import torch as tb  # noqa: E402
 from dlbench.frameworks.base import DeviceUnavailable  # noqa: E402
 from dlbench.spec import PRESETS, make_run, summarize  # noqa: E402
 

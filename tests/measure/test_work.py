@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from dlbench.frameworks import torch_backend as tb  # noqa: E402
+from dlbench.frameworks import torch as tb  # noqa: E402
 from dlbench.measure.work import (  # noqa: E402
     achieved_flops_per_s,
     forward_flops_per_sample,

@@ -24,33 +24,31 @@ class FrameworkEntry:
 
 
 REGISTRY: dict[str, FrameworkEntry] = {
-    "torch": FrameworkEntry(
-        "torch", "torch_backend", ("torch",), install="pip install 'dlbench[torch]'"
-    ),
+    "torch": FrameworkEntry("torch", "torch", ("torch",), install="pip install 'dlbench[torch]'"),
     "torch-compile": FrameworkEntry(
         "torch-compile",
-        "torch_backend",
+        "torch",
         ("torch",),
         install="pip install 'dlbench[torch]'",
         variant=True,
     ),
     "keras-tf": FrameworkEntry(
         "keras-tf",
-        "keras_backend",
+        "keras",
         ("keras", "tensorflow"),
         {"KERAS_BACKEND": "tensorflow"},
         "pip install 'dlbench[keras]'",
     ),
     "keras-jax": FrameworkEntry(
         "keras-jax",
-        "keras_backend",
+        "keras",
         ("keras", "jax"),
         {"KERAS_BACKEND": "jax"},
         "pip install 'dlbench[keras]'",
     ),
     "keras-torch": FrameworkEntry(
         "keras-torch",
-        "keras_backend",
+        "keras",
         ("keras", "torch"),
         {"KERAS_BACKEND": "torch"},
         "pip install 'dlbench[keras,torch]'",

@@ -1,6 +1,6 @@
 """The protocol every framework adapter follows, and the records they return. Imports no framework.
 
-An adapter module (`torch_backend`, `keras_backend`) exposes the same names:
+An adapter (the packages `frameworks.torch`, `frameworks.keras`) exposes the same names:
 
 - `devices() -> list[DeviceInfo]`: what the framework can see, and why a device is missing.
 - `Trainer(run, data, device)`: builds the model; `fit(on_epoch, on_step)`, `evaluate(x, y)`,

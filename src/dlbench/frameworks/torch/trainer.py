@@ -1,4 +1,4 @@
-"""PyTorch adapter (`torch`, and `torch-compile` which compiles the model with torch.compile).
+"""The PyTorch trainer (`torch`, and `torch-compile`, which compiles the model with torch.compile).
 
 Two tunings, both training the same model on the same batches:
 - `tuned`: the whole dataset resident on the device as one float32 tensor; each epoch is a
@@ -17,7 +17,6 @@ import copy
 import math
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,6 @@ import torch
 from torch import nn
 
 from dlbench.frameworks.base import (
-    DeviceInfo,
-    DeviceUnavailable,
     EpochRecord,
     Evaluation,
     OnEpoch,
@@ -35,157 +32,23 @@ from dlbench.frameworks.base import (
     epoch_permutation,
     first_batches,
     head_for,
-    strip_output_activation,
 )
-from dlbench.frameworks.initializers import sample, shared_weights
+from dlbench.frameworks.torch.devices import torch_device
+from dlbench.frameworks.torch.model import (
+    _apply,
+    build_module,
+    init_weights,
+    make_optimizer,
+    memory_format,
+)
 from dlbench.measure.clock import SyncClock
 from dlbench.measure.fingerprint import cpu_model
-from dlbench.spec.layers import (
-    Act,
-    BatchNorm,
-    Conv2d,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPool,
-    ModelSpec,
-    layer_names,
-    summarize,
-)
+from dlbench.spec.layers import summarize
 from dlbench.spec.run import RunSpec
 
 WEIGHTS_SUFFIX = ".pt"  # a state_dict, read back with torch.load(weights_only=True)
 EVAL_BATCH = 1024  # evaluation has no gradients: a larger batch is faster and changes nothing
 STEP_REPORT_S = 0.5  # how often the step loop tells the progress bar where it is
-
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-    "elu": nn.ELU,
-}
-
-
-def devices() -> list[DeviceInfo]:
-    found = [DeviceInfo("torch", "cpu", True, cpu_model())]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            found.append(DeviceInfo("torch", f"cuda:{i}", True, props.name, props.total_memory))
-    else:
-        found.append(DeviceInfo("torch", "cuda", False, reason=_no_cuda_reason()))
-    return found
-
-
-def _no_cuda_reason() -> str:
-    if torch.version.cuda is None:
-        return f"torch {torch.__version__} is a CPU-only build"
-    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no GPU or driver"
-
-
-def torch_device(name: str) -> torch.device:
-    if name == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise DeviceUnavailable(f"device {name}: {_no_cuda_reason()}; use --device cpu")
-    dev = torch.device("cuda:0" if name == "cuda" else name)
-    if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise DeviceUnavailable(
-            f"device {name}: torch sees {torch.cuda.device_count()} GPU(s); "
-            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
-        )
-    return dev
-
-
-def build_module(spec: ModelSpec, input_shape: tuple[int, ...]) -> tuple[nn.Sequential, str]:
-    """The network up to its logits (named conv1, dense1, ...) and its output activation."""
-    layers, out_act = strip_output_activation(spec)
-    logits_spec = spec.model_copy(update={"layers": tuple(layers)})
-    summary = summarize(logits_spec, input_shape)
-    shape = tuple(input_shape)
-    modules: list[tuple[str, nn.Module]] = []
-    for name, layer, info in zip(layer_names(logits_spec), layers, summary.layers, strict=True):
-        act = None
-        if isinstance(layer, Flatten):
-            modules.append((name, nn.Flatten()))
-        elif isinstance(layer, Dense):
-            modules.append((name, nn.Linear(shape[0], layer.units, bias=layer.bias)))
-            act = layer.activation
-        elif isinstance(layer, Conv2d):
-            conv = nn.Conv2d(
-                shape[0],
-                layer.filters,
-                layer.kernel,
-                layer.stride,
-                layer.pad_pixels(),
-                bias=layer.bias,
-            )
-            modules.append((name, conv))
-            act = layer.activation
-        elif isinstance(layer, MaxPool):
-            modules.append((name, nn.MaxPool2d(layer.size, layer.stride or layer.size)))
-        elif isinstance(layer, BatchNorm):
-            bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
-            modules.append((name, bn(shape[0], eps=layer.eps, momentum=layer.momentum)))
-        elif isinstance(layer, Dropout):
-            modules.append((name, nn.Dropout(layer.rate)))
-        elif isinstance(layer, Act):
-            act = layer.fn
-        if act and act != "linear":
-            act_name = name if isinstance(layer, Act) else f"{name}_act"
-            modules.append(
-                (act_name, nn.Softmax(dim=1) if act == "softmax" else _ACTIVATIONS[act]())
-            )
-        shape = info.output_shape
-    return nn.Sequential(OrderedDict(modules)), out_act
-
-
-def _init_weights(model: nn.Module, spec: ModelSpec, run: RunSpec, input_shape) -> None:
-    """Apply the run's initialiser; `framework-default` leaves PyTorch's own."""
-    if run.init == "framework-default":
-        return
-    if run.init == "shared":
-        weights = shared_weights(spec, input_shape, run.effective_seed)
-        with torch.no_grad():
-            for name, arrays in weights.items():
-                module = getattr(model, name)
-                for key, value in arrays.items():
-                    getattr(module, key).copy_(torch.from_numpy(value))
-        return
-    rng = np.random.default_rng([run.effective_seed, 0x1417])
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d)):
-                module.weight.copy_(
-                    torch.from_numpy(sample(run.init, tuple(module.weight.shape), rng))
-                )
-                if module.bias is not None:
-                    module.bias.zero_()
-
-
-def make_optimizer(run: RunSpec, params, fused: bool = False) -> torch.optim.Optimizer:
-    """The same optimizer everywhere: see docs/fairness.md for each framework's mapping.
-
-    `fused` (the `tuned` tuning): Adam and SGD update every tensor in one fused kernel instead
-    of a loop of small ops per tensor; the same arithmetic (losses agree to 1e-8 on digits),
-    and on a CPU it made a-mlp's training step at batch 32 about 1.9x faster (benchmarks/)."""
-    if run.optimizer == "adam":
-        return torch.optim.Adam(
-            params, lr=run.lr, betas=(0.9, 0.999), eps=run.eps, fused=fused or None
-        )
-    if run.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=run.lr, momentum=run.momentum, fused=fused or None)
-    return torch.optim.Adadelta(params, lr=run.lr, rho=0.95, eps=run.eps)
-
-
-def memory_format(spec: ModelSpec, tuning: str) -> torch.memory_format:
-    """`tuned` trains convolutional models channels-last (NHWC), which oneDNN's CPU
-    convolutions and pools (and cuDNN's) run faster; everything else keeps NCHW."""
-    has_conv = any(layer.type == "conv2d" for layer in spec.layers)
-    return torch.channels_last if tuning == "tuned" and has_conv else torch.contiguous_format
-
-
 CLASSES_EVERY = 64  # tuned loop: steps whose logits are kept before reducing them to classes
 
 
@@ -203,7 +66,7 @@ class Trainer:
         self.net, out_act = build_module(self.spec, data.input_shape)
         out_units = summarize(self.spec, data.input_shape).output_units
         self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
-        _init_weights(self.net, self.spec, run, data.input_shape)
+        init_weights(self.net, self.spec, run, data.input_shape)
         self.net.to(self.device)
         # tuned, convolutional models: channels-last (NHWC) tensors, which oneDNN's CPU
         # convolutions and pools (and cuDNN's) run faster: b-cnn-100k's training step at batch
@@ -452,73 +315,3 @@ class Trainer:
             if base in names:  # a layer's own activation replaces its pre-activation output
                 out[base] = h.cpu().numpy()
         return out
-
-
-def _apply(activation: str, logits: torch.Tensor) -> torch.Tensor:
-    if activation == "linear":
-        return logits
-    if activation == "softmax":
-        return torch.softmax(logits, dim=1)
-    return _ACTIVATIONS[activation]()(logits)
-
-
-def versions() -> dict[str, str]:
-    info = {"torch": torch.__version__}
-    if torch.version.cuda:
-        info["cuda"] = torch.version.cuda
-    if torch.cuda.is_available():
-        info["cudnn"] = str(torch.backends.cudnn.version())
-    return info
-
-
-def device_details(name: str) -> dict[str, object]:
-    """The device a run used, as torch sees it: stored in the run's fingerprint."""
-    dev = torch_device(name)
-    info: dict[str, object] = {"device": str(dev), "threads": torch.get_num_threads()}
-    if dev.type == "cuda":
-        props = torch.cuda.get_device_properties(dev)
-        uuid = getattr(props, "uuid", None)
-        info.update(
-            gpu_name=props.name,
-            gpu_memory_bytes=int(props.total_memory),
-            gpu_capability=f"{props.major}.{props.minor}",
-            gpu_multiprocessors=props.multi_processor_count,
-            gpu_uuid=str(uuid) if uuid else None,
-            cuda=torch.version.cuda,
-            cudnn=torch.backends.cudnn.version(),
-            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
-            tf32_conv=torch.backends.cudnn.allow_tf32,
-        )
-    return info
-
-
-GEMM_DTYPES = {"float32", "tf32", "bfloat16", "float16"}
-
-
-def gemm_flops_per_s(device: str, dtype: str, size: int, reps: int = 5) -> float:
-    """Best FLOP/s of a size x size matrix product over `reps` timed repetitions, after a
-    warm-up; each repetition runs enough products to last about 50 ms, so that the clock's
-    own cost and the launch of one kernel do not count. `tf32` is float32 storage with
-    TensorFloat-32 products (GPUs only); `float32` turns TF32 off."""
-    dev = torch_device(device)
-    dt = {"float32": torch.float32, "tf32": torch.float32}.get(dtype) or getattr(torch, dtype)
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
-    try:
-        gen = torch.Generator(device=dev).manual_seed(0)
-        a = torch.randn(size, size, device=dev, dtype=dt, generator=gen)
-        b = torch.randn(size, size, device=dev, dtype=dt, generator=gen)
-        out = torch.empty(size, size, device=dev, dtype=dt)
-        clock = SyncClock(lambda: torch.cuda.synchronize(dev) if dev.type == "cuda" else None)
-        torch.mm(a, b, out=out)  # warm-up: library initialisation, kernel choice
-        _, one = clock.time(lambda: torch.mm(a, b, out=out))
-        inner = max(1, min(1000, int(0.05 / max(one, 1e-9))))
-        best = math.inf
-        for _ in range(reps):
-            start = clock.now()
-            for _ in range(inner):
-                torch.mm(a, b, out=out)
-            best = min(best, (clock.now() - start) / inner)
-        return 2 * size**3 / best
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
