@@ -104,3 +104,19 @@ def test_more_work_takes_longer():
     large = predict(spec, summary, _machine(), n_train=6400, **kw)
     assert large.epoch_s == pytest.approx(10 * small.epoch_s)
     assert small.compute_s > 0 and small.memory_s > 0
+
+
+def test_convolutions_use_the_convolution_probe():
+    from dataclasses import replace
+
+    preset = PRESETS["b-cnn-10k"]
+    spec, summary = preset.spec, preset.spec.summary(preset.input_shape)
+    kw = {"epochs": 1, "n_val": 0, "n_test": 100, "batch_size": 64, "n_train": 640}
+    as_products = predict(spec, summary, _machine(), **kw)
+    fast = {k: 1e15 for k in _grid(lambda m, k, n: 1.0)}  # convolutions for free
+    as_convs = predict(spec, summary, replace(_machine(), conv_by_shape=fast), **kw)
+    conv_names = [info.name for info in summary.layers if info.kind == "conv2d"]
+    for name in conv_names:
+        assert as_convs.by_layer[name] < as_products.by_layer[name]
+    dense = next(info.name for info in summary.layers if info.kind == "dense")
+    assert as_convs.by_layer[dense] == pytest.approx(as_products.by_layer[dense])

@@ -63,7 +63,7 @@ def _figure(r: dict) -> str:
             f"step {d['step_s'] * 1e3:.2f} ms + {d['sample_s'] * 1e6:.1f} us/sample + "
             f"{d['op_s'] * 1e6:.0f} us/op; import {d['import_s']:.1f} s"
         )
-    if r["kind"] == "gemm-shapes":
+    if r["kind"] in ("gemm-shapes", "conv-shapes"):
         lo, hi = min(r["by_size"].values()), max(r["by_size"].values())
         return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GFLOP/s over {len(r['by_size'])} shapes"
     return f"{r['bytes_per_s'] / 1e9:.2f} GB/s"

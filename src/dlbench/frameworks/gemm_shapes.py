@@ -19,6 +19,12 @@ from typing import Any
 GRID_M = (16, 128, 1024, 8192)
 GRID_K = (16, 128, 1024)
 GRID_N = (16, 128, 1024)
+# Convolutions (3x3, padding 1, 16x16 images): in channels, filters, batch; keyed by their
+# im2col product (batch*16*16, channels*9, filters), the shape spec/cost.py gives a conv layer
+CONV_CHANNELS = (1, 16, 64)
+CONV_FILTERS = (16, 64, 128)
+CONV_BATCH = (4, 32, 256)
+CONV_SIDE = 16
 BANDWIDTH_BYTES = (1 << 18, 1 << 22, 1 << 26, 1 << 28)  # 256 KiB (cache) .. 256 MiB (DRAM)
 ROUND_S = 0.01  # each timed round lasts about this long, so the clock and a launch do not count
 REPS = 3
@@ -49,7 +55,7 @@ def best_seconds(step: Callable[[], Any], wait: Callable[[Any], None], reps: int
 def _torch_product(device: str, m: int, k: int, n: int):
     import torch
 
-    from dlbench.frameworks.torch_backend import torch_device
+    from dlbench.frameworks.torch.devices import torch_device
 
     dev = torch_device(device)
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 means IEEE float32
@@ -106,6 +112,72 @@ def gemm_rates(library: str, device: str, shapes=None) -> dict[str, float]:
     return out
 
 
+def _torch_conv(device: str, b: int, c: int, f: int):
+    import torch
+
+    from dlbench.frameworks.torch.devices import torch_device
+
+    dev = torch_device(device)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    x = torch.randn(b, c, CONV_SIDE, CONV_SIDE, device=dev, generator=gen)
+    w = torch.randn(f, c, 3, 3, device=dev, generator=gen)
+
+    def wait(_):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return lambda: torch.nn.functional.conv2d(x, w, padding=1), wait
+
+
+def _jax_conv(device: str, b: int, c: int, f: int):
+    import jax
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
+    x = jax.device_put(rng.standard_normal((b, CONV_SIDE, CONV_SIDE, c), dtype=np.float32), dev)
+    w = jax.device_put(rng.standard_normal((3, 3, c, f), dtype=np.float32), dev)
+    conv = jax.jit(
+        lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=jax.lax.Precision.HIGHEST,
+        )
+    )  # fmt: skip
+    return lambda: conv(x, w), lambda out: out.block_until_ready()
+
+
+def _tf_conv(device: str, b: int, c: int, f: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    where = "/CPU:0" if device == "cpu" else "/GPU:0"
+    with tf.device(where):
+        x = tf.constant(rng.standard_normal((b, CONV_SIDE, CONV_SIDE, c), dtype=np.float32))
+        w = tf.constant(rng.standard_normal((3, 3, c, f), dtype=np.float32))
+
+    def step():
+        with tf.device(where):
+            return tf.nn.conv2d(x, w, 1, "SAME")
+
+    return step, lambda out: out.numpy() if device != "cpu" else None
+
+
+CONVS = {"torch": _torch_conv, "jax": _jax_conv, "tensorflow": _tf_conv}
+
+
+def conv_rates(library: str, device: str) -> dict[str, float]:
+    """FLOP/s of float32 3x3 convolutions (forward), keyed by their im2col "MxKxN"."""
+    out = {}
+    for b in CONV_BATCH:
+        for c in CONV_CHANNELS:
+            for f in CONV_FILTERS:
+                step, wait = CONVS[library](device, b, c, f)
+                m, k = b * CONV_SIDE * CONV_SIDE, c * 9
+                out[f"{m}x{k}x{f}"] = 2 * m * k * f / best_seconds(step, wait)
+    return out
+
+
 def bandwidth(device: str, sizes=BANDWIDTH_BYTES) -> dict[str, float]:
     """Bytes/s of a copy (read + write) of `size` bytes, per size: numpy's single-threaded
     copy on a CPU (a multi-threaded copy of a small tensor times the thread pool's wake-up,
@@ -114,7 +186,7 @@ def bandwidth(device: str, sizes=BANDWIDTH_BYTES) -> dict[str, float]:
         return _numpy_bandwidth(sizes)
     import torch
 
-    from dlbench.frameworks.torch_backend import torch_device
+    from dlbench.frameworks.torch.devices import torch_device
 
     dev = torch_device(device)
     out = {}

@@ -29,7 +29,7 @@ from dlbench.spec.cost import Gemm, LayerCost, costs_of, optimizer_bytes
 from dlbench.spec.layers import ModelSpec, ModelSummary
 
 STALE_AFTER_S = 24 * 3600.0  # a probe older than a day is stale even on the same boot
-EVAL_BATCH = 1024  # the adapters' evaluation batch (frameworks/*_backend.py)
+EVAL_BATCH = 1024  # the adapters' evaluation batch (frameworks/torch/trainer.py, keras/trainer.py)
 # framework -> the library whose matrix products it runs on a CPU
 LIBRARY = {
     "torch": "torch",
@@ -149,6 +149,7 @@ class Machine:
     load_bytes_per_s: float | None = None
     probes: tuple[dict[str, Any], ...] = ()  # id, kind, stale reason of each probe used
     profile: str | None = None  # a spec-sheet device (--device-profile), or None: measured
+    conv_by_shape: dict[str, float] | None = None  # 3x3 convolutions by im2col shape
 
 
 @dataclass
@@ -176,7 +177,13 @@ def _layer_time(machine: Machine, cost: LayerCost, backward: bool) -> tuple[floa
     """(seconds, compute-bound?) of one pass of one layer."""
     gemms = cost.backward_gemms if backward else cost.forward_gemms
     nbytes = cost.backward_bytes if backward else cost.forward_bytes
-    flops_s = sum(2 * m * k * n / gemm_rate(machine.gemm_by_shape, (m, k, n)) for m, k, n in gemms)
+    if cost.kind == "conv2d" and machine.conv_by_shape and cost.forward_gemms:
+        # a convolution runs at the rate of a convolution of its size, forward and backward
+        rate = gemm_rate(machine.conv_by_shape, cost.forward_gemms[0])
+        flops_s = sum(2 * m * k * n / rate for m, k, n in gemms)
+    else:
+        by_shape = machine.gemm_by_shape
+        flops_s = sum(2 * m * k * n / gemm_rate(by_shape, (m, k, n)) for m, k, n in gemms)
     bytes_s = nbytes / bandwidth(machine.bandwidth_by_size, nbytes) if nbytes else 0.0
     return max(flops_s, bytes_s), flops_s >= bytes_s
 

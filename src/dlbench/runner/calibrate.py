@@ -3,7 +3,8 @@
 Four kinds, cheap enough (seconds each) that `dlbench estimate --refresh-probes` can redo a
 stale one itself:
 - `gemm-shapes`: float32 products over a grid of (M, K, N) shapes, per library
-  (frameworks/gemm_shapes.py), for the rate of thin products;
+  (frameworks/gemm_shapes.py), for the rate of thin products; `conv-shapes`: 3x3
+  convolutions likewise (libraries run them with their own kernels, not as a product);
 - `bandwidth`: a copy at sizes from cache to DRAM;
 - `calibration`: per framework, tuning and device, the framework's own cost: a tiny fixed
   model (far under a MFLOP a step, so its time is the framework's, not the arithmetic's) is
@@ -116,9 +117,10 @@ def main() -> None:
                 from dlbench.frameworks.base import pin_to_cpus
 
                 pin_to_cpus(job.get("threads"))
-            from dlbench.frameworks.gemm_shapes import gemm_rates
+            from dlbench.frameworks.gemm_shapes import conv_rates, gemm_rates
 
-            out: Any = gemm_rates(job["library"], job["device"])
+            rates = conv_rates if job.get("conv") else gemm_rates
+            out: Any = rates(job["library"], job["device"])
         elif job["kind"] == "bandwidth":
             from dlbench.frameworks.gemm_shapes import bandwidth
 
@@ -166,11 +168,15 @@ def _record(kind: str, device: str, threads: int | None, **values: Any) -> dict[
     }
 
 
-def probe_shapes(device: str, library: str, threads: int | None) -> dict[str, Any]:
-    job = {"kind": "gemm-shapes", "device": device, "library": library, "threads": threads}
+def probe_shapes(
+    device: str, library: str, threads: int | None, conv: bool = False
+) -> dict[str, Any]:
+    """Products (or, `conv`, 3x3 convolutions) over a grid of shapes, in `library`."""
+    job = {"kind": "gemm-shapes", "device": device, "library": library, "threads": threads,
+           "conv": conv}  # fmt: skip
     rates = _child(job, LIBRARY_FRAMEWORK[library], threads)
     return _record(
-        "gemm-shapes",
+        "conv-shapes" if conv else "gemm-shapes",
         device,
         threads,
         library=library,
@@ -237,7 +243,11 @@ def probe_for_estimate(
     nothing)."""
     libraries = sorted({LIBRARY.get(fw, "torch") for fw in frameworks}) if device == "cpu" else []
     steps = [lambda: probe_bandwidth(device, threads)]
-    steps += [lambda lib=lib: probe_shapes(device, lib, threads) for lib in libraries or ["torch"]]
+    steps += [
+        lambda lib=lib, conv=conv: probe_shapes(device, lib, threads, conv)
+        for lib in libraries or ["torch"]
+        for conv in (False, True)
+    ]
     steps += [
         lambda fw=fw, t=t: calibrate(fw, t, device, threads) for fw in frameworks for t in TUNINGS
     ]

@@ -139,12 +139,19 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
     if missing:
         raise MissingProbes(missing, measured_on, [run.framework])
     shapes, bw, cal, load = needed.values()
+    # optional (older databases lack it): convolutions then run at their product's rate
+    conv = probes.find("conv-shapes", measured_on, run.threads, library=shapes["library"])
+    conv_by_shape = conv["by_size"] if conv else None
     gemm_by_shape, bw_by_size = shapes["by_size"], bw["by_size"]
     if prof:
         gemm_by_shape = _scaled(gemm_by_shape, prof.peak_flops_per_s["float32"])
         bw_by_size = _scaled(bw_by_size, prof.bandwidth_bytes_per_s)
+        if conv_by_shape:
+            conv_by_shape = _scaled(conv_by_shape, prof.peak_flops_per_s["float32"])
     used = tuple(
-        {"id": p["id"], "kind": p["kind"], "stale": stale_reason(p)} for p in needed.values() if p
+        {"id": p["id"], "kind": p["kind"], "stale": stale_reason(p)}
+        for p in (*needed.values(), conv)
+        if p
     )
     return Machine(
         gemm_by_shape=gemm_by_shape,
@@ -154,6 +161,7 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
         load_bytes_per_s=load["bytes_per_s"],
         probes=used,
         profile=prof.name if prof else None,
+        conv_by_shape=conv_by_shape,
     )
 
 
@@ -225,4 +233,3 @@ def prediction_record(prediction: Prediction) -> dict[str, Any]:
     """A prediction as the store keeps it beside its run: in the run's `extra` JSON, under
     `prediction` (store/db.py, schema 3)."""
     return prediction.record()
-
