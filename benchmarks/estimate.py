@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import load, load_note, table, write
+from common import ROOT, load, load_note, table, write
 
 from dlbench.runner.calibrate import probe_for_estimate
 from dlbench.runner.estimate import predict_runs, suite_total_s
@@ -55,11 +55,7 @@ BATCH = {
     "c-torch-cnn-64-128": 64,
     "c-final-cnn": 64,
 }
-B_CNN_SUITE = {  # report B's CNN sweep, as a run matrix (the --quick scale-down applies)
-    "models": ["b-cnn-10k", "b-cnn-20k", "b-cnn-50k", "b-cnn-100k"],
-    "batch_size": 512,
-    "epochs": 20,
-}
+B_CNN_SUITE = ROOT / "suites" / "report-b-cnn.yaml"  # report B's CNN sweep (torch, 20 epochs)
 
 
 def dataset_for(name: str) -> str:
@@ -134,12 +130,7 @@ def suites(db: Path, work: Path) -> list[dict]:
     from dlbench.spec.suite import load_suite
 
     default = load_suite("default").expand({}, repeats=1)
-    b_cnn = [
-        make_run({"model": m, "batch_size": B_CNN_SUITE["batch_size"],
-                  "epochs": B_CNN_SUITE["epochs"], "framework": fw})
-        for m in B_CNN_SUITE["models"]
-        for fw in FRAMEWORKS
-    ]  # fmt: skip
+    b_cnn = load_suite(str(B_CNN_SUITE)).expand({}, repeats=1)
     out = []
     for name, runs in (("default (quick)", default), ("report B CNN (quick)", b_cnn)):
         runs = expand_devices(quick(runs))
