@@ -225,27 +225,27 @@ def run(
         "target_on": target_on,
         "keep": keep,
     }
-    name, runs = build_runs(suite, fields, repeats, _name)
     db = Path(db)
     data_dir = Path(data_dir) if data_dir is not None else None
     console = _console or _make_console()
-    if quick:
-        from dlbench.runner.quick import quick as scale_down
-
-        runs = scale_down(runs)
-        name = f"{name} (quick)"
-    if synthetic_if_missing:
-        from rich.markup import escape
-
-        from dlbench.runner.quick import synthetic_stand_ins
-
-        runs, notes = synthetic_stand_ins(runs, data_dir)
-        for note in notes:
-            console.print(f"[yellow]{escape(note)}[/]")
+    name, runs = prepare_runs(
+        suite, fields, repeats, quick, synthetic_if_missing, data_dir, console, _name
+    )
+    predictions = announce_prediction(runs, db, data_dir, console)
     runner = _executor(executor, address, nodes)
     try:
         outcome = _execute(
-            runs, db, name, resume, data_dir, timeout_s, save, console, progress, runner
+            runs,
+            db,
+            name,
+            resume,
+            data_dir,
+            timeout_s,
+            save,
+            console,
+            progress,
+            runner,
+            predictions,
         )
     finally:
         if runner is not None:
@@ -279,7 +279,80 @@ def _executor(name: str, address: str | None, nodes: str):
     return RayExecutor(address, nodes)
 
 
-def _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progress, runner=None):
+def prepare_runs(
+    suite: str | Path | None,
+    fields: dict[str, Any],
+    repeats: int,
+    quick: bool,
+    synthetic_if_missing: bool,
+    data_dir: Path | None,
+    console: Any,
+    name: Namer = keyword_name,
+) -> tuple[str, list[RunSpec]]:
+    """`build_runs`, then --quick's scaling and --synthetic-if-missing's stand-ins (said on
+    `console`): the runs `run` makes and `dlbench estimate` predicts."""
+    suite_name, runs = build_runs(suite, fields, repeats, name)
+    if quick:
+        from dlbench.runner.quick import quick as scale_down
+
+        runs = scale_down(runs)
+        suite_name = f"{suite_name} (quick)"
+    if synthetic_if_missing:
+        from rich.markup import escape
+
+        from dlbench.runner.quick import synthetic_stand_ins
+
+        runs, notes = synthetic_stand_ins(runs, data_dir)
+        for note in notes:
+            console.print(f"[yellow]{escape(note)}[/]")
+    return suite_name, runs
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as a person reads a planned duration: 45 s, 3.5 min, 2.1 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def announce_prediction(runs: list, db: Path, data_dir: Path | None, console) -> dict | None:
+    """Print the suite's predicted total before it starts; the predictions by run id, for the
+    store and the progress bar. Missing probes: a note, and the runs go ahead unpredicted."""
+    from dlbench.runner.estimate import MissingProbes, predict_runs, suite_total_s
+    from dlbench.runner.execute import expand_devices
+
+    try:
+        expanded = expand_devices(runs)
+        predictions = predict_runs(expanded, db, data_dir)
+    except MissingProbes as exc:
+        console.print(f"[dim]no prediction: {exc}[/]")
+        return None
+    except UserError:
+        return None  # bad input: execute's checks say what and how to fix it
+    total_s = suite_total_s(expanded, predictions)
+    stale = any(p.stale for p in predictions)
+    console.print(
+        f"predicted: {len(expanded)} run(s), {duration_text(total_s)} in all"
+        + (" [yellow](from stale probes: `dlbench probe --calibrate`)[/]" if stale else "")
+    )
+    return {r.run_id: p for r, p in zip(expanded, predictions, strict=True)}
+
+
+def _execute(
+    runs,
+    db,
+    name,
+    resume,
+    data_dir,
+    timeout_s,
+    save,
+    console,
+    progress,
+    runner=None,
+    predictions=None,
+):
     """execute() with a progress display, and Ctrl-C turned into `Interrupted`."""
     from contextlib import nullcontext
 
@@ -290,7 +363,7 @@ def _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progres
     if progress:
         from dlbench.cli.progress import RunProgress
 
-        display = RunProgress(console)
+        display = RunProgress(console, predictions)
         callbacks = display.callbacks()
     else:
         callbacks = Progress()
@@ -316,6 +389,7 @@ def _execute(runs, db, name, resume, data_dir, timeout_s, save, console, progres
                 save=save,
                 progress=counted,
                 executor=runner,
+                predictions=predictions,
             )
     except KeyboardInterrupt:
         if counts["todo"] is None:

@@ -42,6 +42,7 @@ def _register() -> None:
     from dlbench.cli import (  # noqa: F401
         compare,
         data,
+        estimate,
         faces,
         listing,
         merge,

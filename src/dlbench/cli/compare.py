@@ -48,6 +48,9 @@ def compare_cmd(
     runs: str = typer.Option(
         None, "--runs", help="Which runs: ids and ranges (1,4-6) and/or field=value conditions."
     ),
+    predicted: bool = typer.Option(
+        False, "--predicted", help="Also each run's predicted steady epoch against the measured."
+    ),
 ) -> None:
     """Configurations that differ only in one field: medians, 95% intervals, speedups."""
     from dlbench.report import comparison
@@ -61,6 +64,10 @@ def compare_cmd(
         from dlbench.cli.console import make_console
 
         comparison.print_table(comp, make_console())
+        if predicted:
+            from dlbench.report.predicted import print_predicted
+
+            print_predicted(_rows(db, runs), make_console())
         return
     typer.echo(comparison.RENDERERS[fmt](comp), nl=False)
 

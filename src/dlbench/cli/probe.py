@@ -17,8 +17,21 @@ def probe_cmd(
     ),
     threads: int = typer.Option(None, "--threads", help="CPU threads (default: every core)."),
     db: Path = typer.Option(Path("dlbench.sqlite"), "--db", help="Results database."),
+    calibrate: bool = typer.Option(
+        False,
+        "--calibrate",
+        help="The estimate's probes instead (memory bandwidth, GEMM rate by shape, "
+        "per-framework calibration): seconds per framework.",
+    ),
+    framework: str = typer.Option(
+        "all", "--framework", "-f", help="--calibrate: framework(s), comma separated, or all."
+    ),
 ) -> None:
     """Measure and store this machine's peak FLOP/s (matrix products), for "% of peak"."""
+    if calibrate:
+        from dlbench.cli.calibrate import calibrate_cmd
+
+        return calibrate_cmd(device, framework, threads, db)
     from rich.table import Table
 
     from dlbench.cli.console import make_console

@@ -14,8 +14,10 @@ from dlbench.store.record import RunRecord
 
 
 class RunProgress:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, predictions: dict[str, Any] | None = None) -> None:
         self.console = console
+        # run id -> predicted wall seconds (runner/estimate.py): the suite's time left
+        self.left_s = {k: p.wall_s for k, p in (predictions or {}).items()}
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -40,6 +42,10 @@ class RunProgress:
 
     def start(self, p: Planned, i: int, n: int) -> None:
         label = escape(f"[{i + 1}/{n}] {p.run.label()}")
+        if self.left_s:
+            from dlbench.api import duration_text as _duration
+
+            label += f" [dim](suite: ~{_duration(sum(self.left_s.values()))} left, predicted)[/]"
         self.task = self.bar.add_task(label, total=None, epoch="starting", metrics="")
 
     def event(self, p: Planned, e: dict[str, Any]) -> None:
@@ -69,6 +75,7 @@ class RunProgress:
             )
 
     def done(self, p: Planned, row: RunRecord) -> None:
+        self.left_s.pop(p.run.run_id, None)
         self.bar.remove_task(self.task)
         status = row["status"]
         if status == "finished":

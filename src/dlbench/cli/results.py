@@ -20,6 +20,9 @@ def results_cmd(
     wide: bool = typer.Option(
         False, "--wide", help="Every column in the table (default: what fits 100 columns)."
     ),
+    predicted: bool = typer.Option(
+        False, "--predicted", help="Also each run's predicted steady epoch against the measured."
+    ),
 ) -> None:
     """Show stored runs."""
     from dlbench.cli.console import make_console
@@ -37,6 +40,10 @@ def results_cmd(
         if not rows:
             raise UserError(f"{db} holds no runs yet: run `dlbench run` first")
         print_table(rows, make_console(), title=f"{len(rows)} run(s) in {db}", wide=wide)
+        if predicted:
+            from dlbench.report.predicted import print_predicted
+
+            print_predicted(rows, make_console())
         return
     from dlbench.report.formats import renderer
 

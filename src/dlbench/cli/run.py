@@ -186,3 +186,23 @@ def run_cmd(
             print_crossover(rows, console)
     if not results.all_ok:
         raise typer.Exit(1)
+
+
+def runs_from_options(options: dict, console) -> tuple[list, str]:
+    """The run specs and the suite's name from `run`'s options (a suite, flags, --quick,
+    --synthetic-if-missing), through the API's own path; `dlbench estimate` takes them too."""
+    from dlbench.api import LIST_FIELDS, SCALAR_FIELDS, flag_name, prepare_runs
+
+    fields = {k: _split(options[k]) for k in LIST_FIELDS if k in options}
+    fields.update({k: options[k] for k in SCALAR_FIELDS if k in options})
+    name, runs = prepare_runs(
+        options["suite"],
+        fields,
+        options["repeats"],
+        options["quick"],
+        options["synthetic_if_missing"],
+        options["data_dir"],
+        console,
+        flag_name,
+    )
+    return runs, name

@@ -80,6 +80,7 @@ def build_report(
     """Write the report for the runs of `db` chosen by `runs` (a --runs filter)."""
     from dlbench.report.machines import machines_compared
     from dlbench.report.precision import precision_section
+    from dlbench.report.predicted import predicted_section
     from dlbench.report.select import select_runs
     from dlbench.store.db import Store
 
@@ -110,6 +111,7 @@ def build_report(
         confusions_section(rows, db, figs),
         budget_section(rows, figs),
         crossover_section(rows, figs),
+        predicted_section(rows, figs),
         samples_section(rows, db, figs, data_dir, samples),
         feature_maps_section(rows, db, figs),
         machine_section(rows),

@@ -285,9 +285,12 @@ def execute(
     save: bool = True,
     progress: Progress | None = None,
     executor: Any = None,
+    predictions: dict[str, Any] | None = None,
 ) -> Outcome:
     """Check, then run and store each run. Bad input raises UserError before any write.
-    `executor`: where the runs run (default: LocalExecutor, this machine)."""
+    `executor`: where the runs run (default: LocalExecutor, this machine). `predictions` (run
+    id -> runner.estimate's Prediction, made before the suite started) are stored with their
+    runs."""
     from contextlib import closing
 
     from dlbench.store.db import Store, check_db_path
@@ -314,6 +317,10 @@ def execute(
                 p, result = done.planned, done.result
                 _complete(result, p, suite, done.fingerprint)
                 result.update(**done.extra)
+                if predictions and p.run.run_id in predictions:
+                    from dlbench.runner.estimate import prediction_record
+
+                    result.prediction = prediction_record(predictions[p.run.run_id])
                 outcome.row_ids.append(store.add_run(result))
                 outcome.results.append(result)
                 progress.on_done(p, result)

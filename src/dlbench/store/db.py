@@ -25,12 +25,15 @@ from dlbench.errors import UserError
 from dlbench.store.record import JSON_COLUMNS, RUN_COLUMNS, RunRecord  # noqa: F401 - re-exported
 
 APPLICATION_ID = 0x646C6263  # "dlbc"
-SCHEMA_VERSION = 2  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
+SCHEMA_VERSION = 3  # 2: work, noise, time-to-accuracy, energy columns; per-epoch test; probes
+# 3: probes of every kind (the estimate's), with their boot id; runs' extra.prediction
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_DB = Path("dlbench.sqlite")
 
 # The columns of `runs` (RUN_COLUMNS, then JSON_COLUMNS as `<name>_json`) are derived from the
 # result record, store/record.py.
+# extra holds, from schema 3, `prediction`: the run's predicted times made before it started,
+# their parts and the probes they used (runner/estimate.py `prediction_record`)
 EPOCH_COLUMNS = (
     "epoch",
     "train_loss",
@@ -56,7 +59,14 @@ PROBE_COLUMNS = (
     "library",
     "measured_at",
     "other_load_pct",  # other processes' CPU use during the probe, % of one core
+    # schema 3: the estimate's probes (runner/calibrate.py); NULL kind is the GEMM peak
+    "kind",  # gemm, gemm-shapes, bandwidth, calibration, load
+    "boot_id",  # /proc/sys/kernel/random/boot_id when measured: another boot, another machine
+    "framework",  # calibration: the framework and tuning it timed
+    "tuning",
+    "bytes_per_s",  # bandwidth and load: the best figure
 )
+PROBE_JSON_COLUMNS = ("by_size", "fingerprint", "detail")  # detail: schema 3
 DONE_STATUSES = ("finished", "diverged")  # results --resume keeps; others are tried again
 
 _SCHEMA = f"""
@@ -74,8 +84,7 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS probes (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   {", ".join(PROBE_COLUMNS)},
-  by_size_json TEXT,
-  fingerprint_json TEXT
+  {", ".join(f"{c}_json TEXT" for c in PROBE_JSON_COLUMNS)}
 );
 """
 
@@ -165,12 +174,16 @@ class Store:
         if self.conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
         with self.conn:
-            for table, columns in (("runs", RUN_COLUMNS), ("epochs", EPOCH_COLUMNS)):
+            self.conn.executescript(_SCHEMA)  # new tables first (IF NOT EXISTS), then columns
+            for table, columns in (
+                ("runs", RUN_COLUMNS),
+                ("epochs", EPOCH_COLUMNS),
+                ("probes", PROBE_COLUMNS + tuple(f"{c}_json" for c in PROBE_JSON_COLUMNS)),
+            ):
                 have = self._table_columns(table)
                 for c in columns:
                     if c not in have:
                         self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {c}")
-            self.conn.executescript(_SCHEMA)  # new tables (IF NOT EXISTS)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -244,8 +257,8 @@ class Store:
     # -- probes ---------------------------------------------------------------------------
     def add_probe(self, values: dict[str, Any]) -> int:
         row = {c: values.get(c) for c in PROBE_COLUMNS}
-        row["by_size_json"] = json.dumps(values.get("by_size"))
-        row["fingerprint_json"] = json.dumps(values.get("fingerprint"))
+        for c in PROBE_JSON_COLUMNS:
+            row[f"{c}_json"] = json.dumps(values.get(c))
         with self.conn:
             cur = self.conn.execute(
                 f"INSERT INTO probes ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -261,7 +274,12 @@ class Store:
         out = []
         for r in rows:
             d = {k: r[k] for k in r.keys() if not k.endswith("_json")}  # noqa: SIM118
-            d["by_size"] = json.loads(r["by_size_json"]) if r["by_size_json"] else None
+            for c in PROBE_JSON_COLUMNS:
+                raw = r[f"{c}_json"] if f"{c}_json" in r.keys() else None  # noqa: SIM118
+                d[c] = json.loads(raw) if raw else None
+            d.pop("fingerprint", None)  # as before: the probe's fingerprint is not read back
+            for c in PROBE_COLUMNS:
+                d.setdefault(c, None)  # an older file
             out.append(d)
         return out
 
@@ -271,7 +289,7 @@ class Store:
         machine and device, with the same thread count when there is one."""
         from dlbench.spec.precision import compute_dtype
 
-        probes = self.probes()
+        probes = [p for p in self.probes() if not p["kind"]]  # GEMM peaks, not the estimate's
         for row in rows:
             fp = row["fingerprint"] or {}
             spec = row.spec

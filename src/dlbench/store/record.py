@@ -122,6 +122,7 @@ class RunRecord:
     kept_epoch: int | None = _extra()  # keep: best-val: the epoch tested and saved
     ray: dict[str, Any] | None = _extra()  # --executor ray: the node and the task's timings
     weights_sha256: str | None = _extra()  # --executor ray: checked on both sides
+    prediction: dict[str, Any] | None = _extra()  # made before the run: runner/estimate.py
     # -- carried from the worker to the runner -------------------------------------------------
     epochs: list[dict[str, Any]] = _carried(list)  # per-epoch records: the `epochs` table
     versions: dict[str, str] | None = _carried()  # framework and library versions

@@ -1,0 +1,215 @@
+"""The estimate's framework-side probes: matrix products of a few shapes, and memory bandwidth.
+
+Thin products (a batch of 32 through a 784-wide layer) reach a fraction of the square
+2048^3 peak, so the estimate (measure/estimate.py) reads each layer's rate from a grid of
+(M, K, N) shapes timed here, in the library its framework calls: torch (MKL, oneDNN, cuBLAS),
+JAX (XLA) or TensorFlow (oneDNN). The bandwidth probe times a large copy with torch (a
+multi-threaded copy on a CPU, a device copy on a GPU) at a few sizes, since small tensors stay
+in cache. runner/calibrate.py runs these in a process of their own; the library is imported
+lazily, here only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+# M (rows: the batch, or batch x pixels for a conv), K (reduction), N (outputs)
+GRID_M = (16, 128, 1024, 8192)
+GRID_K = (16, 128, 1024)
+GRID_N = (16, 128, 1024)
+# Convolutions (3x3, padding 1, 16x16 images): in channels, filters, batch; keyed by their
+# im2col product (batch*16*16, channels*9, filters), the shape spec/cost.py gives a conv layer
+CONV_CHANNELS = (1, 16, 64)
+CONV_FILTERS = (16, 64, 128)
+CONV_BATCH = (4, 32, 256)
+CONV_SIDE = 16
+BANDWIDTH_BYTES = (1 << 18, 1 << 22, 1 << 26, 1 << 28)  # 256 KiB (cache) .. 256 MiB (DRAM)
+ROUND_S = 0.01  # each timed round lasts about this long, so the clock and a launch do not count
+REPS = 3
+
+
+def grid() -> list[tuple[int, int, int]]:
+    return [(m, k, n) for m in GRID_M for k in GRID_K for n in GRID_N]
+
+
+def best_seconds(step: Callable[[], Any], wait: Callable[[Any], None], reps: int = REPS) -> float:
+    """Seconds of one `step()`: the fastest of `reps` rounds after a warm-up, each round long
+    enough to last ROUND_S; `wait(out)` returns when `out` is computed."""
+    wait(step())  # warm-up: library initialisation, kernel choice, compilation
+    start = time.perf_counter()
+    wait(step())
+    one = time.perf_counter() - start
+    inner = max(1, min(1000, int(ROUND_S / max(one, 1e-9))))
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(inner):
+            out = step()
+        wait(out)  # products run in order: the last one done means all are
+        best = min(best, (time.perf_counter() - start) / inner)
+    return best
+
+
+def _torch_product(device: str, m: int, k: int, n: int):
+    import torch
+
+    from dlbench.frameworks.torch.devices import torch_device
+
+    dev = torch_device(device)
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 means IEEE float32
+    gen = torch.Generator(device=dev).manual_seed(0)
+    a = torch.randn(m, k, device=dev, generator=gen)
+    b = torch.randn(k, n, device=dev, generator=gen)
+    out = torch.empty(m, n, device=dev)
+
+    def wait(_):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return lambda: torch.mm(a, b, out=out), wait
+
+
+def _jax_product(device: str, m: int, k: int, n: int):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
+    a = jax.device_put(rng.standard_normal((m, k), dtype=np.float32), dev)
+    b = jax.device_put(rng.standard_normal((k, n), dtype=np.float32), dev)
+    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
+    return lambda: mm(a, b), lambda out: out.block_until_ready()
+
+
+def _tf_product(device: str, m: int, k: int, n: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    with tf.device("/CPU:0" if device == "cpu" else "/GPU:0"):
+        a = tf.constant(rng.standard_normal((m, k), dtype=np.float32))
+        b = tf.constant(rng.standard_normal((k, n), dtype=np.float32))
+
+    def step():
+        with tf.device("/CPU:0" if device == "cpu" else "/GPU:0"):
+            return tf.linalg.matmul(a, b)
+
+    return step, lambda out: out.numpy() if device != "cpu" else None
+
+
+PRODUCTS = {"torch": _torch_product, "jax": _jax_product, "tensorflow": _tf_product}
+
+
+def gemm_rates(library: str, device: str, shapes=None) -> dict[str, float]:
+    """FLOP/s of float32 products per shape, keyed "MxKxN"."""
+    out = {}
+    for m, k, n in shapes or grid():
+        step, wait = PRODUCTS[library](device, m, k, n)
+        out[f"{m}x{k}x{n}"] = 2 * m * k * n / best_seconds(step, wait)
+    return out
+
+
+def _torch_conv(device: str, b: int, c: int, f: int):
+    import torch
+
+    from dlbench.frameworks.torch.devices import torch_device
+
+    dev = torch_device(device)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    x = torch.randn(b, c, CONV_SIDE, CONV_SIDE, device=dev, generator=gen)
+    w = torch.randn(f, c, 3, 3, device=dev, generator=gen)
+
+    def wait(_):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return lambda: torch.nn.functional.conv2d(x, w, padding=1), wait
+
+
+def _jax_conv(device: str, b: int, c: int, f: int):
+    import jax
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
+    x = jax.device_put(rng.standard_normal((b, CONV_SIDE, CONV_SIDE, c), dtype=np.float32), dev)
+    w = jax.device_put(rng.standard_normal((3, 3, c, f), dtype=np.float32), dev)
+    conv = jax.jit(
+        lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=jax.lax.Precision.HIGHEST,
+        )
+    )  # fmt: skip
+    return lambda: conv(x, w), lambda out: out.block_until_ready()
+
+
+def _tf_conv(device: str, b: int, c: int, f: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    where = "/CPU:0" if device == "cpu" else "/GPU:0"
+    with tf.device(where):
+        x = tf.constant(rng.standard_normal((b, CONV_SIDE, CONV_SIDE, c), dtype=np.float32))
+        w = tf.constant(rng.standard_normal((3, 3, c, f), dtype=np.float32))
+
+    def step():
+        with tf.device(where):
+            return tf.nn.conv2d(x, w, 1, "SAME")
+
+    return step, lambda out: out.numpy() if device != "cpu" else None
+
+
+CONVS = {"torch": _torch_conv, "jax": _jax_conv, "tensorflow": _tf_conv}
+
+
+def conv_rates(library: str, device: str) -> dict[str, float]:
+    """FLOP/s of float32 3x3 convolutions (forward), keyed by their im2col "MxKxN"."""
+    out = {}
+    for b in CONV_BATCH:
+        for c in CONV_CHANNELS:
+            for f in CONV_FILTERS:
+                step, wait = CONVS[library](device, b, c, f)
+                m, k = b * CONV_SIDE * CONV_SIDE, c * 9
+                out[f"{m}x{k}x{f}"] = 2 * m * k * f / best_seconds(step, wait)
+    return out
+
+
+def bandwidth(device: str, sizes=BANDWIDTH_BYTES) -> dict[str, float]:
+    """Bytes/s of a copy (read + write) of `size` bytes, per size: numpy's single-threaded
+    copy on a CPU (a multi-threaded copy of a small tensor times the thread pool's wake-up,
+    which the calibration's per-op cost already holds), torch's on a GPU."""
+    if device == "cpu":
+        return _numpy_bandwidth(sizes)
+    import torch
+
+    from dlbench.frameworks.torch.devices import torch_device
+
+    dev = torch_device(device)
+    out = {}
+    for size in sizes:
+        src = torch.ones(size // 4, device=dev)
+        dst = torch.empty_like(src)
+
+        def wait(_, dev=dev):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+
+        seconds = best_seconds(lambda src=src, dst=dst: dst.copy_(src), wait)
+        out[str(size)] = 2 * size / seconds
+    return out
+
+
+def _numpy_bandwidth(sizes) -> dict[str, float]:
+    import numpy as np
+
+    out = {}
+    for size in sizes:
+        src = np.ones(size // 4, dtype=np.float32)
+        dst = np.empty_like(src)
+        seconds = best_seconds(lambda src=src, dst=dst: np.copyto(dst, src), lambda _: None)
+        out[str(size)] = 2 * size / seconds
+    return out

@@ -1,0 +1,336 @@
+"""The time model: a run's predicted epoch, test and wall time from its spec and the probes.
+
+docs/estimating.md states the model; in short, per training step
+
+    sum over layers, forward and backward, of max(FLOPs / rate(shape), bytes / bandwidth(size))
+    + the optimizer's bytes / bandwidth
+    + step_s + sample_s * batch + op_s * framework ops          (the framework's own cost)
+
+where rate(shape) is interpolated from the GEMM-shape probe of the library the framework calls
+(torch: MKL/cuBLAS, keras-tf: oneDNN, keras-jax: XLA), the bandwidth from the memory probe at
+the size the layer touches, and step_s, sample_s, op_s from the framework's calibration (a tiny
+fixed model timed for a few hundred steps). Fixed costs (process start, import, build, compile,
+first-epoch extra) come from the calibration too, data loading from the load probe. Nothing
+here reads a stored run: the estimate is never fitted on what it predicts.
+
+This module is arithmetic on probe records (dicts as the store keeps them); it imports spec/
+only. runner/calibrate.py measures the probes; runner/estimate.py gathers them per run.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from dlbench.spec.cost import Gemm, LayerCost, costs_of, optimizer_bytes
+from dlbench.spec.layers import ModelSpec, ModelSummary
+
+STALE_AFTER_S = 24 * 3600.0  # a probe older than a day is stale even on the same boot
+EVAL_BATCH = 1024  # the adapters' evaluation batch (frameworks/torch/trainer.py, keras/trainer.py)
+# framework -> the library whose matrix products it runs on a CPU
+LIBRARY = {
+    "torch": "torch",
+    "torch-compile": "torch",
+    "keras-torch": "torch",
+    "keras-tf": "tensorflow",
+    "keras-jax": "jax",
+}
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux); a probe from another boot measured another machine, or the same
+    VM on another host."""
+    try:
+        with open(BOOT_ID_PATH) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def stale_reason(probe: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why a probe no longer describes this machine, or None when it still does."""
+    now = now or datetime.now(timezone.utc)
+    here = boot_id()
+    if probe.get("boot_id") is None:
+        return "no boot id (older dlbench)"
+    if here is not None and probe["boot_id"] != here:
+        return "another boot"
+    try:
+        at = datetime.fromisoformat(probe["measured_at"])
+    except (TypeError, ValueError):
+        return "no date"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    age_s = (now - at).total_seconds()
+    if age_s > STALE_AFTER_S:
+        return f"{age_s / 3600:.0f} h old"
+    return None
+
+
+# -- interpolation ---------------------------------------------------------------------------
+def _axis(values: list[int], x: float) -> tuple[int, int, float]:
+    """Neighbours of x in sorted `values` (log2 space) and the weight of the upper one;
+    outside the range the nearest end (no extrapolation)."""
+    if x <= values[0]:
+        return 0, 0, 0.0
+    if x >= values[-1]:
+        n = len(values) - 1
+        return n, n, 0.0
+    hi = bisect_left(values, x)
+    lo = hi - 1
+    w = (math.log2(x) - math.log2(values[lo])) / (math.log2(values[hi]) - math.log2(values[lo]))
+    return lo, hi, w
+
+
+def parse_shape(key: str) -> Gemm:
+    m, k, n = (int(v) for v in key.split("x"))
+    return m, k, n
+
+
+def gemm_rate(by_shape: dict[str, float], shape: Gemm) -> float:
+    """FLOP/s of an (M, K, N) product, interpolated trilinearly in log(rate) over log2 of each
+    size between the probed shapes (a full grid); clamped at the grid's edges."""
+    grid = {parse_shape(k): v for k, v in by_shape.items()}
+    axes = [sorted({s[i] for s in grid}) for i in range(3)]
+    picks = [_axis(axes[i], shape[i]) for i in range(3)]
+    total = 0.0
+    for corner in range(8):
+        weight = 1.0
+        at = []
+        for i, (lo, hi, w) in enumerate(picks):
+            upper = (corner >> i) & 1
+            weight *= w if upper else 1.0 - w
+            at.append(axes[i][hi if upper else lo])
+        if weight:
+            total += weight * math.log(grid[tuple(at)])
+    return math.exp(total)
+
+
+def bandwidth(by_size: dict[str, float], nbytes: float) -> float:
+    """Bytes/s when `nbytes` are touched: interpolated in log space between the probed sizes
+    (small tensors stay in cache and move faster), clamped at the ends."""
+    sizes = sorted(int(k) for k in by_size)
+    lo, hi, w = _axis(sizes, max(nbytes, 1.0))
+    a, b = by_size[str(sizes[lo])], by_size[str(sizes[hi])]
+    return math.exp((1 - w) * math.log(a) + w * math.log(b))
+
+
+# -- the probes one prediction uses ------------------------------------------------------------
+@dataclass(frozen=True)
+class Calibration:
+    """A framework's own costs on a device, from its calibration probe (runner/calibrate.py)."""
+
+    step_s: float  # per training step, whatever the model
+    sample_s: float  # per sample in a step (host-side batching, copies)
+    op_s: float  # per framework operation (forward, its backward and its update)
+    eval_step_s: float  # per evaluation batch
+    start_s: float  # process start to the worker's first line
+    import_s: float
+    build_s: float
+    compile_s: float
+    first_extra_s: float  # the first epoch's extra time (lazy initialisation, tracing)
+
+    @staticmethod
+    def from_detail(detail: dict[str, Any]) -> Calibration:
+        return Calibration(**{k: float(detail[k]) for k in Calibration.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the model needs to know about the device a run uses."""
+
+    gemm_by_shape: dict[str, float]  # "MxKxN" -> FLOP/s, the framework's library
+    bandwidth_by_size: dict[str, float]  # bytes -> bytes/s
+    calibration: Calibration
+    load_bytes_per_s: float | None = None
+    probes: tuple[dict[str, Any], ...] = ()  # id, kind, stale reason of each probe used
+    profile: str | None = None  # a spec-sheet device (--device-profile), or None: measured
+    conv_by_shape: dict[str, float] | None = None  # 3x3 convolutions by im2col shape
+
+
+@dataclass
+class Prediction:
+    first_epoch_s: float
+    epoch_s: float  # steady epoch
+    test_s: float
+    val_s: float  # per epoch
+    wall_s: float  # the run's process, start to exit
+    steps: int
+    compute_s: float  # per steady epoch: layers whose FLOPs decide their time
+    memory_s: float  # ... whose bytes decide it (the optimizer's update included)
+    overhead_s: float  # ... the framework's per-step, per-sample and per-op costs
+    fixed_s: float  # start, import, load, build, compile, first-epoch extra
+    load_s: float  # reading and normalising the dataset (in fixed_s)
+    stale: list[str] = field(default_factory=list)  # "probe 12 (bandwidth): another boot"
+    profile: str | None = None
+    by_layer: dict[str, float] = field(default_factory=dict)  # seconds per steady epoch
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _layer_time(machine: Machine, cost: LayerCost, backward: bool) -> tuple[float, bool]:
+    """(seconds, compute-bound?) of one pass of one layer."""
+    gemms = cost.backward_gemms if backward else cost.forward_gemms
+    nbytes = cost.backward_bytes if backward else cost.forward_bytes
+    if cost.kind == "conv2d" and machine.conv_by_shape and cost.forward_gemms:
+        # a convolution runs at the rate of a convolution of its size, forward and backward
+        rate = gemm_rate(machine.conv_by_shape, cost.forward_gemms[0])
+        flops_s = sum(2 * m * k * n / rate for m, k, n in gemms)
+    else:
+        by_shape = machine.gemm_by_shape
+        flops_s = sum(2 * m * k * n / gemm_rate(by_shape, (m, k, n)) for m, k, n in gemms)
+    bytes_s = nbytes / bandwidth(machine.bandwidth_by_size, nbytes) if nbytes else 0.0
+    return max(flops_s, bytes_s), flops_s >= bytes_s
+
+
+def _step(
+    spec: ModelSpec,
+    summary: ModelSummary,
+    batch: int,
+    machine: Machine,
+    optimizer: str,
+    momentum: float,
+    train: bool = True,
+) -> tuple[float, float, float, dict[str, float]]:
+    """(compute_s, memory_s, overhead_s, per-layer s) of one step on a batch of `batch`."""
+    costs = costs_of(spec, summary, batch)
+    compute = memory = 0.0
+    per_layer: dict[str, float] = {}
+    for cost in costs:
+        for backward in (False, True) if train else (False,):
+            t, bound = _layer_time(machine, cost, backward)
+            per_layer[cost.name] = per_layer.get(cost.name, 0.0) + t
+            if bound:
+                compute += t
+            else:
+                memory += t
+    cal = machine.calibration
+    ops = sum(c.ops for c in costs)
+    if train:
+        opt_bytes = optimizer_bytes(summary.params, optimizer, momentum)
+        opt_s = opt_bytes / bandwidth(machine.bandwidth_by_size, opt_bytes)
+        memory += opt_s
+        per_layer["optimizer"] = opt_s
+        overhead = cal.step_s + cal.sample_s * batch + cal.op_s * ops
+    else:
+        overhead = cal.eval_step_s + cal.op_s * ops / 3  # forward only: a third of the ops
+    return compute, memory, overhead, per_layer
+
+
+def predict(
+    spec: ModelSpec,
+    summary: ModelSummary,
+    machine: Machine,
+    *,
+    batch_size: int,
+    epochs: int,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    optimizer: str = "adam",
+    momentum: float = 0.0,
+    load_bytes: int = 0,
+) -> Prediction:
+    """The run's times. `n_train` counts the samples trained on (after the validation split);
+    `load_bytes` the dataset bytes the worker reads and normalises."""
+    full, rest = divmod(n_train, batch_size)
+    compute = memory = overhead = 0.0
+    by_layer: dict[str, float] = {}
+    for batch, count in ((batch_size, full), (rest, 1 if rest else 0)):
+        if not count:
+            continue
+        c, m, o, layers = _step(spec, summary, batch, machine, optimizer, momentum)
+        compute, memory, overhead = compute + count * c, memory + count * m, overhead + count * o
+        for k, v in layers.items():
+            by_layer[k] = by_layer.get(k, 0.0) + count * v
+    epoch_s = compute + memory + overhead
+
+    def evaluation(n: int) -> float:
+        total = 0.0
+        full_e, rest_e = divmod(n, EVAL_BATCH)
+        for batch, count in ((EVAL_BATCH, full_e), (rest_e, 1 if rest_e else 0)):
+            if count:
+                c, m, o, _ = _step(spec, summary, batch, machine, optimizer, momentum, False)
+                total += count * (c + m + o)
+        return total
+
+    test_s = evaluation(n_test)
+    val_s = evaluation(n_val) if n_val else 0.0
+    cal = machine.calibration
+    load_s = load_bytes / machine.load_bytes_per_s if machine.load_bytes_per_s else 0.0
+    fixed = cal.start_s + cal.import_s + load_s + cal.build_s + cal.compile_s + cal.first_extra_s
+    first = epoch_s + cal.first_extra_s
+    wall = fixed - cal.first_extra_s + first + (epochs - 1) * epoch_s + epochs * val_s + test_s
+    stale = [f"probe {p['id']} ({p['kind']}): {p['stale']}" for p in machine.probes if p["stale"]]
+    return Prediction(
+        first_epoch_s=first,
+        epoch_s=epoch_s,
+        test_s=test_s,
+        val_s=val_s,
+        wall_s=wall,
+        steps=full + (1 if rest else 0),
+        compute_s=compute,
+        memory_s=memory,
+        overhead_s=overhead,
+        fixed_s=fixed,
+        load_s=load_s,
+        stale=stale,
+        profile=machine.profile,
+        by_layer=by_layer,
+    )
+
+
+# -- calibration arithmetic --------------------------------------------------------------------
+CALIBRATION_INPUT = (1, 8, 8)  # the tiny model's input (C, H, W)
+CALIBRATION_CLASSES = 10
+CALIBRATION_DEPTH = 6  # hidden layers of the deeper calibration model
+# (name, batch, hidden layers): two batch sizes and two depths fix sample_s and op_s
+CALIBRATION_CONFIGS = (("small", 16, 0), ("wide", 256, 0), ("deep", 16, CALIBRATION_DEPTH))
+
+
+def tiny_model(hidden: int) -> ModelSpec:
+    """The calibration's fixed model: `hidden` dense layers of 16, then 10 outputs."""
+    from dlbench.spec.layers import Dense, Flatten
+
+    layers = [Flatten(), *[Dense(units=16, activation="relu") for _ in range(hidden)]]
+    out = Dense(units=CALIBRATION_CLASSES, activation="softmax")
+    return ModelSpec(layers=(*layers, out), name="calibration")
+
+
+def net_calibration(
+    detail: dict[str, Any], gemm_by_shape: dict[str, float], bandwidth_by_size: dict[str, float]
+) -> Calibration:
+    """The framework's own costs: each calibration model's measured step less what the model
+    says its arithmetic and memory traffic take on this machine (so that the two are not
+    counted twice), solved for step_s, sample_s and op_s."""
+    zero = Calibration(**{k: 0.0 for k in Calibration.__dataclass_fields__})
+    probe = Machine(gemm_by_shape, bandwidth_by_size, zero)
+    points = []
+    for name, batch, hidden in CALIBRATION_CONFIGS:
+        spec = tiny_model(hidden)
+        summary = spec.summary(CALIBRATION_INPUT)
+        compute, memory, _, _ = _step(spec, summary, batch, probe, "adam", 0.0)
+        ops = sum(c.ops for c in costs_of(spec, summary, 1))
+        points.append({"step_s": detail[f"{name}_step_s"] - compute - memory, "batch": batch,
+                       "ops": ops})  # fmt: skip
+    fields = {k: float(detail[k]) for k in Calibration.__dataclass_fields__}
+    return Calibration(**{**fields, **fit_calibration(points)})
+
+
+def fit_calibration(points: list[dict[str, float]]) -> dict[str, float]:
+    """step_s, sample_s, op_s from timed steps of tiny models: each point has `step_s` (the
+    measured steady step less its modelled compute), `batch` and `ops`. Three points, one
+    varying the batch and one the op count, fix the three unknowns; least squares when there
+    are more. Negative fits (noise on a loaded machine) are clamped at zero."""
+    import numpy as np
+
+    a = np.array([[1.0, p["batch"], p["ops"]] for p in points])
+    y = np.array([p["step_s"] for p in points])
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    step_s, sample_s, op_s = (float(max(c, 0.0)) for c in coef)
+    return {"step_s": step_s, "sample_s": sample_s, "op_s": op_s}

@@ -1,0 +1,235 @@
+"""Predictions for a list of runs: the probes each run needs, found in the store, fed to the model.
+
+measure/estimate.py is the model; this module picks, for each run, the latest probes of this
+machine for its device, framework and tuning (never a stored run: the runs table is not read),
+says which are missing and how to get them, and works out the data sizes a run will see
+without loading its dataset. `dlbench estimate`, `dlbench run` and benchmarks/estimate.py use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlbench.errors import UserError
+from dlbench.measure.estimate import (
+    LIBRARY,
+    Machine,
+    Prediction,
+    net_calibration,
+    predict,
+    stale_reason,
+)
+from dlbench.spec.run import RunSpec
+
+
+class MissingProbes(UserError):
+    """The estimate needs probes this database does not hold."""
+
+    def __init__(self, missing: list[str], device: str, frameworks: list[str]) -> None:
+        self.missing, self.device, self.frameworks = missing, device, frameworks
+        super().__init__(
+            f"the estimate needs probes this database lacks ({'; '.join(missing)}): run "
+            f"`dlbench probe --calibrate --device {device} --framework {','.join(frameworks)}` "
+            "first (seconds per framework)"
+        )
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n_train: int  # trained on, after the validation split
+    n_val: int
+    n_test: int
+    load_bytes: int  # what the worker reads and normalises (the whole file for built-ins)
+    input_shape: tuple[int, int, int]
+
+
+def sizes(run: RunSpec, data_dir: Path | None = None) -> Sizes:
+    """Sample counts and input shape from the dataset's metadata (a folder is read)."""
+    from dlbench.data import dataset_info, load_dataset, synthetic
+    from dlbench.data.catalog import BUILTINS
+
+    info = dataset_info(run.dataset, data_dir)
+    name = run.dataset.strip()
+    if name.startswith("synthetic:"):
+        spec = synthetic.parse(name)
+        n_train, n_test = spec.n_train, spec.n_test
+    elif info.name in BUILTINS:
+        b = BUILTINS[info.name]
+        n_train, n_test = b.n_train, b.n_test
+    else:
+        ds = load_dataset(name, data_dir)
+        n_train, n_test = len(ds.x_train), len(ds.x_test)
+    per_sample = info.input_shape[0] * info.input_shape[1] * info.input_shape[2]
+    load_bytes = (n_train + n_test) * per_sample
+    n_train = min(n_train, run.limit_train) if run.limit_train is not None else n_train
+    n_test = min(n_test, run.limit_test) if run.limit_test is not None else n_test
+    n_val = int(n_train * run.val_fraction + 0.5)
+    if run.val_fraction > 0 and n_train >= 2:
+        n_val = min(max(n_val, 1), n_train - 1)  # as data.split_validation does
+    return Sizes(n_train - n_val, n_val, n_test, load_bytes, info.input_shape)
+
+
+def _device_kind(device: str) -> str:
+    return "cpu" if device == "cpu" else "gpu"
+
+
+def _same_device(probe: dict[str, Any], device: str) -> bool:
+    from dlbench.store.db import device_key
+
+    return device_key(probe["device"]) == device_key(device)
+
+
+class ProbeSet:
+    """The estimate's probes of this machine in one store, latest first."""
+
+    def __init__(self, probes: list[dict[str, Any]]) -> None:
+        from dlbench.measure.fingerprint import cpu_model, machine_fingerprint
+
+        host, cpu = machine_fingerprint()["hostname"], cpu_model()
+        self.probes = [p for p in reversed(probes) if p["hostname"] == host and p["cpu"] == cpu]
+
+    def find(self, kind: str, device: str, threads: int | None = None, **match: Any):
+        found = [
+            p
+            for p in self.probes
+            if p["kind"] == kind
+            and (kind == "load" or _same_device(p, device))
+            and all(p.get(k) == v for k, v in match.items())
+        ]
+        same_threads = [p for p in found if p["threads"] == threads]
+        return (same_threads or found or [None])[0]
+
+    def needed(self, run: RunSpec) -> dict[str, dict[str, Any] | None]:
+        """Each probe the run's prediction uses, by what it is (None: missing)."""
+        lib = LIBRARY.get(run.framework, "torch") if run.device == "cpu" else "torch"
+        key = run.framework
+        return {
+            f"gemm-shapes {lib} on {run.device}": self.find(
+                "gemm-shapes", run.device, run.threads, library=lib
+            ),
+            f"bandwidth on {run.device}": self.find("bandwidth", run.device, run.threads),
+            f"calibration {key}/{run.tuning} on {run.device}": self.find(
+                "calibration", run.device, run.threads, framework=key, tuning=run.tuning
+            ),
+            "load": self.find("load", "cpu"),
+        }
+
+
+def _scaled(by: dict[str, float], to: float) -> dict[str, float]:
+    top = max(by.values())
+    return {k: v * to / top for k, v in by.items()}
+
+
+def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> Machine:
+    """The Machine the model predicts `run` on; MissingProbes names what to measure first."""
+    measured_on = run.device
+    prof = None
+    if profile:
+        from dlbench.measure.profiles import profile as get_profile
+
+        prof = get_profile(profile)
+        # The efficiency curves come from this machine's device of the same kind when there
+        # is one (a GPU's from a GPU here), else from the CPU.
+        measured_on = run.device if prof.kind == "gpu" and run.device != "cpu" else "cpu"
+    probe_run = run.model_copy(update={"device": measured_on})
+    needed = probes.needed(probe_run)
+    missing = [what for what, p in needed.items() if p is None]
+    if missing:
+        raise MissingProbes(missing, measured_on, [run.framework])
+    shapes, bw, cal, load = needed.values()
+    # optional (older databases lack it): convolutions then run at their product's rate
+    conv = probes.find("conv-shapes", measured_on, run.threads, library=shapes["library"])
+    conv_by_shape = conv["by_size"] if conv else None
+    gemm_by_shape, bw_by_size = shapes["by_size"], bw["by_size"]
+    if prof:
+        gemm_by_shape = _scaled(gemm_by_shape, prof.peak_flops_per_s["float32"])
+        bw_by_size = _scaled(bw_by_size, prof.bandwidth_bytes_per_s)
+        if conv_by_shape:
+            conv_by_shape = _scaled(conv_by_shape, prof.peak_flops_per_s["float32"])
+    used = tuple(
+        {"id": p["id"], "kind": p["kind"], "stale": stale_reason(p)}
+        for p in (*needed.values(), conv)
+        if p
+    )
+    return Machine(
+        gemm_by_shape=gemm_by_shape,
+        bandwidth_by_size=bw_by_size,
+        # net of the tiny models' modelled work on the machine it was measured on
+        calibration=net_calibration(cal["detail"], shapes["by_size"], bw["by_size"]),
+        load_bytes_per_s=load["bytes_per_s"],
+        probes=used,
+        profile=prof.name if prof else None,
+        conv_by_shape=conv_by_shape,
+    )
+
+
+def predict_run(
+    run: RunSpec, probes: ProbeSet, data_dir: Path | None = None, profile: str | None = None
+) -> Prediction:
+    from dlbench.spec.layers import summarize
+
+    s = sizes(run, data_dir)
+    spec = run.model_spec()
+    machine = machine_for(run, probes, profile)
+    return predict(
+        spec,
+        summarize(spec, s.input_shape),
+        machine,
+        batch_size=run.batch_size,
+        epochs=run.epochs,
+        n_train=s.n_train,
+        n_val=s.n_val,
+        n_test=s.n_test,
+        optimizer=run.optimizer,
+        momentum=run.momentum,
+        load_bytes=s.load_bytes,
+    )
+
+
+def predict_runs(
+    runs: list[RunSpec],
+    db: Path,
+    data_dir: Path | None = None,
+    profile: str | None = None,
+) -> list[Prediction]:
+    """One prediction per run, from the probes in `db`; MissingProbes if some are absent."""
+    probes = ProbeSet(_probes(db))
+    out: list[Prediction] = []
+    missing: dict[str, None] = {}  # an ordered set
+    devices: set[str] = set()
+    frameworks: set[str] = set()
+    for run in runs:
+        try:
+            out.append(predict_run(run, probes, data_dir, profile))
+        except MissingProbes as exc:
+            # one message for the whole suite: every probe missing, every framework to probe
+            missing.update(dict.fromkeys(exc.missing))
+            devices.add(exc.device)
+            frameworks.update(exc.frameworks)
+    if missing:
+        raise MissingProbes(list(missing), ",".join(sorted(devices)), sorted(frameworks))
+    return out
+
+
+def _probes(db: Path) -> list[dict[str, Any]]:
+    from dlbench.store.db import Store
+
+    if not Path(db).exists():
+        return []
+    with Store(db, readonly=True) as store:
+        return store.probes()
+
+
+def suite_total_s(runs: list[RunSpec], predictions: list[Prediction]) -> float:
+    """The suite's wall time: every run's process, plus the parent's check before anything
+    runs, which reads each dataset once (runner/execute.py `plan`)."""
+    loads = {r.dataset: p.load_s for r, p in zip(runs, predictions, strict=True)}
+    return sum(p.wall_s for p in predictions) + sum(loads.values())
+
+
+def prediction_record(prediction: Prediction) -> dict[str, Any]:
+    """A prediction as the store keeps it beside its run: in the run's `extra` JSON, under
+    `prediction` (store/db.py, schema 3)."""
+    return prediction.record()

@@ -1,0 +1,122 @@
+"""The time model's arithmetic: interpolation, staleness, and a prediction from hand-made probes."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dlbench.measure.estimate import (
+    Calibration,
+    Machine,
+    bandwidth,
+    boot_id,
+    fit_calibration,
+    gemm_rate,
+    predict,
+    stale_reason,
+)
+from dlbench.spec.presets import PRESETS
+from tests.runner.estimate_helpers import CALIBRATION, probe_records
+
+
+def _grid(rate):
+    return {
+        f"{m}x{k}x{n}": rate(m, k, n) for m in (16, 1024) for k in (16, 1024) for n in (16, 1024)
+    }
+
+
+def test_gemm_rate_is_exact_on_the_grid_and_log_linear_between():
+    by = _grid(lambda m, k, n: 1e6 * m)
+    assert gemm_rate(by, (16, 16, 16)) == pytest.approx(1.6e7)
+    assert gemm_rate(by, (1024, 16, 1024)) == pytest.approx(1.024e9)
+    # halfway in log2 between 16 and 1024 is 128: the geometric mean of the two rates
+    assert gemm_rate(by, (128, 16, 16)) == pytest.approx(math.sqrt(1.6e7 * 1.024e9))
+    # outside the grid: the nearest edge, never an extrapolation
+    assert gemm_rate(by, (1 << 20, 16, 16)) == pytest.approx(1.024e9)
+    assert gemm_rate(by, (1, 1, 1)) == pytest.approx(1.6e7)
+
+
+def test_bandwidth_interpolates_by_size():
+    by = {"1024": 4e10, "1048576": 1e10}
+    assert bandwidth(by, 1024) == pytest.approx(4e10)
+    assert bandwidth(by, 32768) == pytest.approx(2e10)  # halfway in log2
+    assert bandwidth(by, 1e12) == pytest.approx(1e10)
+
+
+def test_stale_probes():
+    now = datetime.now(timezone.utc)
+    fresh = {"boot_id": boot_id(), "measured_at": now.isoformat()}
+    assert stale_reason(fresh) is None
+    assert stale_reason({**fresh, "boot_id": "another"}) == "another boot"
+    old = (now - timedelta(days=2)).isoformat()
+    assert stale_reason({**fresh, "measured_at": old}) == "48 h old"
+    assert stale_reason({**fresh, "boot_id": None}) == "no boot id (older dlbench)"
+
+
+def test_fit_calibration_recovers_the_costs():
+    def step(batch, ops):
+        return {"step_s": 1e-3 + 2e-6 * batch + 5e-5 * ops, "batch": batch, "ops": ops}
+
+    fit = fit_calibration([step(16, 2), step(256, 2), step(16, 14)])
+    assert fit["step_s"] == pytest.approx(1e-3)
+    assert fit["sample_s"] == pytest.approx(2e-6)
+    assert fit["op_s"] == pytest.approx(5e-5)
+
+
+def _machine() -> Machine:
+    records = {r["kind"]: r for r in probe_records()}
+    return Machine(
+        gemm_by_shape=records["gemm-shapes"]["by_size"],
+        bandwidth_by_size=records["bandwidth"]["by_size"],
+        calibration=Calibration.from_detail(CALIBRATION),
+        load_bytes_per_s=1e8,
+    )
+
+
+def test_prediction_adds_up():
+    preset = PRESETS["a-mlp"]
+    spec, summary = preset.spec, preset.spec.summary(preset.input_shape)
+    p = predict(
+        spec, summary, _machine(), batch_size=32, epochs=3, n_train=1000, n_val=0, n_test=500
+    )
+    assert p.steps == 32  # 31 full batches and one of 8
+    assert p.epoch_s == pytest.approx(p.compute_s + p.memory_s + p.overhead_s)
+    assert p.epoch_s == pytest.approx(sum(p.by_layer.values()) + p.overhead_s)
+    # one op per layer but flatten (a view), one more per activation fused into a layer
+    ops = sum(1 for layer in spec.layers if layer.type != "flatten") + sum(
+        1 for layer in spec.layers if getattr(layer, "activation", "linear") != "linear"
+    )
+    per_step = CALIBRATION["step_s"] + CALIBRATION["op_s"] * ops
+    overhead = 32 * per_step + CALIBRATION["sample_s"] * 1000
+    assert p.overhead_s == pytest.approx(overhead)
+    assert p.first_epoch_s == pytest.approx(p.epoch_s + CALIBRATION["first_extra_s"])
+    fixed = sum(CALIBRATION[k] for k in ("start_s", "import_s", "build_s", "compile_s"))
+    assert p.wall_s == pytest.approx(fixed + p.load_s + 0.2 + 3 * p.epoch_s + p.test_s)
+
+
+def test_more_work_takes_longer():
+    preset = PRESETS["b-cnn-100k"]
+    spec, summary = preset.spec, preset.spec.summary(preset.input_shape)
+    kw = {"epochs": 1, "n_val": 0, "n_test": 100, "batch_size": 64}
+    small = predict(spec, summary, _machine(), n_train=640, **kw)
+    large = predict(spec, summary, _machine(), n_train=6400, **kw)
+    assert large.epoch_s == pytest.approx(10 * small.epoch_s)
+    assert small.compute_s > 0 and small.memory_s > 0
+
+
+def test_convolutions_use_the_convolution_probe():
+    from dataclasses import replace
+
+    preset = PRESETS["b-cnn-10k"]
+    spec, summary = preset.spec, preset.spec.summary(preset.input_shape)
+    kw = {"epochs": 1, "n_val": 0, "n_test": 100, "batch_size": 64, "n_train": 640}
+    as_products = predict(spec, summary, _machine(), **kw)
+    fast = {k: 1e15 for k in _grid(lambda m, k, n: 1.0)}  # convolutions for free
+    as_convs = predict(spec, summary, replace(_machine(), conv_by_shape=fast), **kw)
+    conv_names = [info.name for info in summary.layers if info.kind == "conv2d"]
+    for name in conv_names:
+        assert as_convs.by_layer[name] < as_products.by_layer[name]
+    dense = next(info.name for info in summary.layers if info.kind == "dense")
+    assert as_convs.by_layer[dense] == pytest.approx(as_products.by_layer[dense])

@@ -1,0 +1,32 @@
+"""The estimate's probes, measured for real: torch's calibration in its own process, products
+by shape and the bandwidth copy."""
+
+from __future__ import annotations
+
+from dlbench.measure.estimate import boot_id, stale_reason
+from tests.conftest import needs_torch
+
+pytestmark = needs_torch
+
+
+def test_torch_calibration_record():
+    from dlbench.runner.calibrate import calibrate
+
+    r = calibrate("torch", "tuned", "cpu", 1)
+    assert (r["kind"], r["framework"], r["tuning"], r["device"]) == (
+        "calibration", "torch", "tuned", "cpu"
+    )  # fmt: skip
+    assert r["boot_id"] == boot_id() and stale_reason(r) is None
+    d = r["detail"]
+    for key in ("small_step_s", "wide_step_s", "deep_step_s", "import_s", "start_s"):
+        assert d[key] > 0, key
+    assert min(d["step_s"], d["sample_s"], d["op_s"]) >= 0
+
+
+def test_products_by_shape_and_bandwidth():
+    from dlbench.frameworks.gemm_shapes import bandwidth, gemm_rates
+
+    rates = gemm_rates("torch", "cpu", [(16, 16, 16), (256, 256, 256)])
+    assert set(rates) == {"16x16x16", "256x256x256"} and all(v > 0 for v in rates.values())
+    bw = bandwidth("cpu", sizes=(1 << 16, 1 << 22))
+    assert set(bw) == {"65536", "4194304"} and all(v > 1e8 for v in bw.values())

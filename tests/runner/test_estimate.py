@@ -1,0 +1,99 @@
+"""The estimate reads probes only: stored runs, however many, never change a prediction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dlbench.runner.estimate import MissingProbes, predict_runs, sizes, suite_total_s
+from dlbench.spec.run import RunSpec
+from dlbench.store.db import Store
+from tests.runner.estimate_helpers import store_probes
+
+RUNS = [
+    RunSpec(model="a-mlp", dataset="fashion-mnist", framework="torch", epochs=3),
+    RunSpec(model="b-cnn-100k", dataset="fashion-mnist", framework="torch", batch_size=512),
+    RunSpec(model="a-mlp", dataset="digits", framework="torch", tuning="default", val_fraction=0.1),
+]
+
+
+def test_prediction_does_not_depend_on_stored_runs(tmp_path):
+    db = tmp_path / "db.sqlite"
+    with Store(db) as store:
+        store_probes(store)
+        assert store.runs() == []
+    empty = predict_runs(RUNS, db)
+    # Measured runs of exactly these specs, ten times slower than predicted: if the estimate
+    # read them (fitted on what it predicts), its answer would move.
+    with Store(db) as store:
+        for run, p in zip(RUNS, empty, strict=True):
+            store.add_run(
+                {
+                    "run_id": run.run_id,
+                    "model": run.model_name,
+                    "framework": run.framework,
+                    "device": run.device,
+                    "tuning": run.tuning,
+                    "batch_size": run.batch_size,
+                    "status": "finished",
+                    "steady_epoch_s": 10 * p.epoch_s,
+                    "first_epoch_s": 10 * p.first_epoch_s,
+                    "wall_s": 10 * p.wall_s,
+                    "spec": run.resolved(),
+                },
+                [{"epoch": 1, "epoch_s": 10 * p.epoch_s}],
+            )
+        assert len(store.runs()) == len(RUNS)
+    assert predict_runs(RUNS, db) == empty
+
+
+def test_missing_probes_name_them_and_the_fix(tmp_path):
+    db = tmp_path / "db.sqlite"
+    with Store(db) as store:
+        store_probes(store)  # torch only
+    runs = [*RUNS, RunSpec(model="a-mlp", framework="keras-tf")]
+    with pytest.raises(MissingProbes) as err:
+        predict_runs(runs, db)
+    text = str(err.value)
+    assert "calibration keras-tf/tuned on cpu" in text and "gemm-shapes tensorflow" in text
+    assert "dlbench probe --calibrate --device cpu --framework keras-tf" in text
+    assert "\n" not in text
+
+
+def test_stale_probes_are_flagged(tmp_path):
+    db = tmp_path / "db.sqlite"
+    old = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat(timespec="seconds")
+    with Store(db) as store:
+        store_probes(store, measured_at=old)
+    (p,) = predict_runs(RUNS[:1], db)
+    assert p.stale and all("72 h old" in s for s in p.stale)
+
+
+def test_sizes_follow_limits_and_the_validation_split():
+    s = sizes(RunSpec(model="a-mlp", limit_train=1000, limit_test=300, val_fraction=0.1))
+    assert (s.n_train, s.n_val, s.n_test) == (900, 100, 300)
+    assert s.load_bytes == 70000 * 784  # the worker reads whole files, then slices
+    assert s.input_shape == (1, 28, 28)
+
+
+def test_suite_total_counts_each_dataset_once_more(tmp_path):
+    db = tmp_path / "db.sqlite"
+    with Store(db) as store:
+        store_probes(store)
+    predictions = predict_runs(RUNS, db)
+    total = suite_total_s(RUNS, predictions)
+    loads = predictions[0].load_s + predictions[2].load_s  # fashion-mnist, digits
+    assert total == pytest.approx(sum(p.wall_s for p in predictions) + loads)
+
+
+def test_device_profile_scales_to_the_spec_sheet(tmp_path):
+    db = tmp_path / "db.sqlite"
+    with Store(db) as store:
+        store_probes(store)
+    run = [RUNS[1]]
+    (here,) = predict_runs(run, db)
+    (h100,) = predict_runs(run, db, profile="h100-sxm")
+    assert h100.profile == "h100-sxm" and here.profile is None
+    assert h100.compute_s < here.compute_s / 10  # 67 TFLOP/s against the probes' 100 GFLOP/s
+    assert h100.overhead_s == pytest.approx(here.overhead_s)  # the framework's cost stays
