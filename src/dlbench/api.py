@@ -231,7 +231,6 @@ def run(
     name, runs = prepare_runs(
         suite, fields, repeats, quick, synthetic_if_missing, data_dir, console, _name
     )
-    predictions = announce_prediction(runs, db, data_dir, console)
     runner = _executor(executor, address, nodes)
     try:
         outcome = _execute(
@@ -245,7 +244,6 @@ def run(
             console,
             progress,
             runner,
-            predictions,
         )
     finally:
         if runner is not None:
@@ -318,13 +316,13 @@ def duration_text(seconds: float) -> str:
 
 
 def announce_prediction(runs: list, db: Path, data_dir: Path | None, console) -> dict | None:
-    """Print the suite's predicted total before it starts; the predictions by run id, for the
-    store and the progress bar. Missing probes: a note, and the runs go ahead unpredicted."""
+    """Print the suite's predicted total before it starts (`runs`: expanded and checked); the
+    predictions by run id, for the store and the progress bar. Missing probes: a note, and the
+    runs go ahead unpredicted."""
     from dlbench.runner.estimate import MissingProbes, predict_runs, suite_total_s
-    from dlbench.runner.execute import expand_devices
 
+    expanded = runs
     try:
-        expanded = expand_devices(runs)
         predictions = predict_runs(expanded, db, data_dir)
     except MissingProbes as exc:
         console.print(f"[dim]no prediction: {exc}[/]")
@@ -351,7 +349,6 @@ def _execute(
     console,
     progress,
     runner=None,
-    predictions=None,
 ):
     """execute() with a progress display, and Ctrl-C turned into `Interrupted`."""
     from contextlib import nullcontext
@@ -363,7 +360,7 @@ def _execute(
     if progress:
         from dlbench.cli.progress import RunProgress
 
-        display = RunProgress(console, predictions)
+        display = RunProgress(console)
         callbacks = display.callbacks()
     else:
         callbacks = Progress()
@@ -377,6 +374,13 @@ def _execute(
         callbacks.on_done(p, row)
 
     counted = Progress(on_start=start, on_event=callbacks.on_event, on_done=done)
+
+    def predict(checked):
+        predictions = announce_prediction(checked, db, data_dir, console)
+        if display is not None:
+            display.expect(predictions)
+        return predictions
+
     try:
         with display or nullcontext():
             return execute(
@@ -389,7 +393,7 @@ def _execute(
                 save=save,
                 progress=counted,
                 executor=runner,
-                predictions=predictions,
+                predict=predict,
             )
     except KeyboardInterrupt:
         if counts["todo"] is None:

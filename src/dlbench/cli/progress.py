@@ -17,7 +17,8 @@ class RunProgress:
     def __init__(self, console: Console, predictions: dict[str, Any] | None = None) -> None:
         self.console = console
         # run id -> predicted wall seconds (runner/estimate.py): the suite's time left
-        self.left_s = {k: p.wall_s for k, p in (predictions or {}).items()}
+        self.left_s: dict[str, float] = {}
+        self.expect(predictions)
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -73,6 +74,10 @@ class RunProgress:
                 metrics=f"loss {e['train_loss']:.4f} acc {e['train_acc']:.3f}{val} "
                 f"({e['epoch_s']:.1f} s)",
             )
+
+    def expect(self, predictions: dict[str, Any] | None) -> None:
+        """The runs' predictions (runner/estimate.py): the bar then shows the suite's time left."""
+        self.left_s = {k: p.wall_s for k, p in (predictions or {}).items()}
 
     def done(self, p: Planned, row: RunRecord) -> None:
         self.left_s.pop(p.run.run_id, None)

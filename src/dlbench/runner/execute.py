@@ -285,12 +285,12 @@ def execute(
     save: bool = True,
     progress: Progress | None = None,
     executor: Any = None,
-    predictions: dict[str, Any] | None = None,
+    predict: Callable[[list[RunSpec]], dict[str, Any] | None] | None = None,
 ) -> Outcome:
     """Check, then run and store each run. Bad input raises UserError before any write.
-    `executor`: where the runs run (default: LocalExecutor, this machine). `predictions` (run
-    id -> runner.estimate's Prediction, made before the suite started) are stored with their
-    runs."""
+    `executor`: where the runs run (default: LocalExecutor, this machine). `predict`: called
+    with the checked runs before any runs, it returns their predictions (run id ->
+    runner.estimate's Prediction), stored with each run."""
     from contextlib import closing
 
     from dlbench.store.db import Store, check_db_path
@@ -300,6 +300,8 @@ def execute(
     check_db_path(db_path)
     dropped: list = []
     planned = plan(executor.expand(runs, dropped), data_dir)
+    # After the checks: bad input must not even open the database (nor make its -wal file).
+    predictions = predict([p.run for p in planned]) if predict else None
     store = Store(db_path)
     outcome = Outcome(dropped=[str(d) for d in dropped])
     try:
