@@ -201,7 +201,7 @@ class Trainer:
         self.on_phase: Callable[[str], None] | None = None  # the worker's energy meter
         self._last_phase = ""
         gpu = self._gpu_index()
-        self.resident = impl.resident((data.x_train, self._labels(data.y_train)), gpu)
+        self.resident = impl.resident((data.x_train, self.head.targets(data.y_train)), gpu)
         self.options: dict[str, Any] = {
             "keras_backend": BACKEND,
             **threads,
