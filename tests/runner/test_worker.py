@@ -89,8 +89,11 @@ class Sink(Events):
     def send(self, event, **fields):
         pass
 
-# lr 0.1 makes the validation accuracy of this MLP on digits go up and down
+# lr 0.1 makes the validation accuracy of this MLP on digits go up and down; with seed 1 it
+# ends below its best in torch (both tunings) and keras-jax (with the default seed torch's
+# accuracy rose to the last epoch here: 0.64 ... 0.84)
 spec = {"model": "a-mlp", "dataset": "digits", "epochs": 6, "lr": 0.1, "val_fraction": 0.3,
+        "seed": 1,
         "keep": "best-val", "threads": 1, "framework": sys.argv[1], "tuning": sys.argv[2]}
 run = make_run(spec)
 result = run_job({"run": run.model_dump(mode="json"), "artifacts_dir": sys.argv[3]}, Sink())
