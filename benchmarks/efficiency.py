@@ -78,7 +78,10 @@ def main() -> None:
     loads = [load()]
     # The machine's peak: the fastest float32 GEMM of any installed library (dlbench probe's
     # rule), each library in its own process; torch.mm's is kept too, for comparison.
-    gemms = {lib: probe.probe_library("cpu", lib, THREADS)[0] for lib in probe.libraries("cpu")}
+    gemms = {
+        lib: next(r for r in probe.probe_library("cpu", lib, THREADS) if r["dtype"] == "float32")
+        for lib in probe.libraries("cpu")
+    }
     peak = max(gemms.values(), key=lambda r: r["flops_per_s"])
     torch_peak = gemms["torch"]["flops_per_s"]
     for lib, r in gemms.items():

@@ -11,36 +11,66 @@ pytestmark = needs_torch
 
 def test_probe_in_process():
     from dlbench.runner.probe import measure
+    from dlbench.spec.precision import cpu_has_bf16
 
-    (record,) = measure("cpu", reps=1, sizes=(64, 128))
-    assert record["dtype"] == "float32" and record["device"] == "cpu"
-    assert record["flops_per_s"] > 1e6 and record["size"] in (64, 128)
-    assert set(record["by_size"]) == {"64", "128"}
-    assert record["library"].startswith("torch ")
+    records = measure("cpu", reps=1, sizes=(64, 128))
+    # bfloat16 is probed where the CPU has its instructions (this project's machines do)
+    assert [r["dtype"] for r in records] == ["float32"] + ["bfloat16"] * cpu_has_bf16()
+    for record in records:
+        assert record["device"] == "cpu"
+        assert record["flops_per_s"] > 1e6 and record["size"] in (64, 128)
+        assert set(record["by_size"]) == {"64", "128"}
+        assert record["library"].startswith("torch ")
+
+
+def test_cpu_plan_follows_the_cpus_bfloat16_instructions(monkeypatch):
+    from dlbench.measure import probe
+
+    monkeypatch.setattr(probe, "cpu_has_bf16", lambda: True)
+    assert [d for d, _ in probe.plan("cpu")] == ["float32", "bfloat16"]
+    monkeypatch.setattr(probe, "cpu_has_bf16", lambda: False)
+    assert [d for d, _ in probe.plan("cpu")] == ["float32"]
+    assert [d for d, _ in probe.plan("cuda:0")] == ["float32", "tf32", "bfloat16"]
 
 
 @pytest.mark.slow  # a child process per library
 def test_probe_subprocess_and_peak(tmp_path):
+    from dlbench.measure.fingerprint import machine_fingerprint
+    from dlbench.measure.probe import cpu_dtypes
     from dlbench.runner.probe import libraries, run_probe
+    from dlbench.spec.run import RunSpec
     from dlbench.store.db import Store
 
     records = run_probe("cpu", threads=1, sizes=(128,))
+    assert [r["dtype"] for r in records] == list(cpu_dtypes())
     assert records[0]["threads"] == 1 and records[0]["hostname"]
-    # every installed library was timed, and the peak is the fastest of them
+    # every installed library was timed in every dtype, and each dtype's peak is the fastest
     libs = libraries("cpu")
     assert libs[0] == "torch"
-    if len(libs) > 1:
-        listed = records[0]["library"].split("GFLOP/s: ")[1].rstrip(")").split(", ")
+    for record in records:
+        if len(libs) == 1:
+            break
+        listed = record["library"].split("GFLOP/s: ")[1].rstrip(")").split(", ")
         figures = {item.split()[0]: float(item.split()[1]) for item in listed}
-        assert set(figures) == set(libs)
-        assert records[0]["flops_per_s"] / 1e9 == pytest.approx(max(figures.values()), abs=0.5)
-        assert records[0]["library"].split()[0] == max(figures, key=figures.__getitem__)
+        assert set(figures) == set(libs) and min(figures.values()) > 0
+        assert record["flops_per_s"] / 1e9 == pytest.approx(max(figures.values()), abs=0.5)
+        assert record["library"].split()[0] == max(figures, key=figures.__getitem__)
+    fp = {**machine_fingerprint(), "cpu": records[0]["cpu"], "threads": 1}
     with Store(tmp_path / "p.sqlite") as store:
         for r in records:
             store.add_probe(r)
-        (stored,) = store.probes()
-    assert stored["flops_per_s"] == pytest.approx(records[0]["flops_per_s"])
-    assert stored["by_size"] == {"128": pytest.approx(records[0]["flops_per_s"])}
+        stored = store.probes()
+        for rid, precision in (("f", "float32"), ("b", "bf16-mixed")):
+            spec = RunSpec(precision=precision).resolved()
+            store.add_run({"run_id": rid, "status": "finished", "device": "cpu",
+                           "fingerprint": fp, "spec": spec}, [])  # fmt: skip
+        peaks = {r["run_id"]: r["peak_flops_per_s"] for r in store.runs()}
+    assert stored[0]["flops_per_s"] == pytest.approx(records[0]["flops_per_s"])
+    assert stored[0]["by_size"] == {"128": pytest.approx(records[0]["flops_per_s"])}
+    # a bf16-mixed run's "% of peak" reads against the bfloat16 probe, a float32 run's not
+    by_dtype = {r["dtype"]: r["flops_per_s"] for r in records}
+    assert peaks["f"] == pytest.approx(by_dtype["float32"])
+    assert peaks["b"] == (pytest.approx(by_dtype["bfloat16"]) if "bfloat16" in by_dtype else None)
 
 
 def test_percent_of_peak_uses_the_latest_probe_of_the_machine(tmp_path):

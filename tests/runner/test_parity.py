@@ -139,3 +139,42 @@ def test_report_flags_differences_and_missing_frameworks():
     assert len(failures) == 2 and not report.ok
     assert "keras-torch gave no losses: crashed" in failures[0]
     assert "keras-jax differs from torch by up to 1.00e-02" in failures[1]
+
+
+# -- precision mode ----------------------------------------------------------------------------
+@pytest.mark.keras
+@pytest.mark.torch
+@pytest.mark.slow
+def test_precision_mode_bf16_within_its_tolerance_and_really_bf16():
+    """Each framework's bf16-mixed losses against its own float32 ones: within the stated
+    tolerance at every step, and far further from them than float32 rounding puts two runs
+    (about 2e-7 between frameworks; 1.6e-4 to 2.3e-4 measured here): the products really ran
+    in bfloat16."""
+    from dlbench.runner.parity import PRECISION_TOLERANCE, check_precision
+    from dlbench.spec.precision import refusal
+
+    if refusal("bf16-mixed", "off", "cpu"):
+        pytest.skip(refusal("bf16-mixed", "off", "cpu"))
+    frameworks = [fw for fw in FRAMEWORKS if not missing_packages(fw)]
+    if REFERENCE not in frameworks:
+        pytest.skip("torch is not installed")
+    report = check_precision(["a-mlp"], "digits", frameworks, momenta=(0.9,), steps=10)
+    assert (report.reference, report.frameworks) == ("float32", ["float32", "bf16-mixed"])
+    assert report.tolerance == PRECISION_TOLERANCE["bf16-mixed"] == 8 * 2.0**-8
+    assert [r.case.framework for r in report.cases] == frameworks
+    assert report.ok, "\n".join(report.failures())
+    for res in report.cases:
+        assert not res.errors, res.errors
+        assert all(len(v) == 10 for v in res.losses.values())
+        diff = res.max_rel_diff("bf16-mixed")
+        assert 1e-5 < diff <= report.tolerance, (res.case.label, res.losses)
+
+
+def test_precision_mode_refusals_are_one_line_and_exit_2(cli):
+    for precision, why in (
+        ("fp16-mixed", "the parity check runs on the CPU: --precision fp16-mixed needs a GPU"),
+        ("float16", "--precision 'float16': the precision mode compares bf16-mixed, fp16-mixed"),
+    ):
+        out = cli("check-parity", "--model", "a-mlp", "--precision", precision)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert why in out.stderr and len(out.stderr.strip().splitlines()) == 1

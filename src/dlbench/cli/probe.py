@@ -80,6 +80,7 @@ def probe_cmd(
         )
     console.print(
         "[dim]- best of several timed matrix products after a warm-up; on a CPU every installed "
-        "library is timed (torch, JAX, TensorFlow) and the fastest is the peak; runs on this "
-        "machine and device read their '% of peak' against the float32 figure[/]"
+        "library is timed (torch, JAX, TensorFlow) and the fastest is each dtype's peak; runs on "
+        "this machine and device read their '% of peak' against the dtype they compute in "
+        "(float32, or bfloat16 for --precision bf16-mixed)[/]"
     )

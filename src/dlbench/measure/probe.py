@@ -1,16 +1,20 @@
 """The GEMM probe: the practical peak FLOP/s of a device, measured, per machine.
 
 "% of peak" needs a peak; a data-sheet number is not what this machine, with these threads,
-can do. The probe times square float32 matrix products (and TF32, bfloat16 on a GPU) of a few
-sizes, best of several repetitions after a warm-up, and keeps the best size: the most a
-framework gets out of the device on the friendliest work there is. Runs are then read against
-it (achieved FLOP/s / probe FLOP/s).
+can do. The probe times square matrix products of a few sizes in each compute dtype the device
+offers (float32; bfloat16 on a CPU with bfloat16 instructions; TF32 and bfloat16 on a GPU),
+best of several repetitions after a warm-up, and keeps the best size: the most a framework gets
+out of the device on the friendliest work there is. Runs are then read against the peak of the
+dtype they compute in (achieved FLOP/s / probe FLOP/s; spec/precision.py `compute_dtype`).
 
 On a CPU every installed library is timed, each in its own process, and the best is the peak:
 the libraries' products differ by 2x and more on the same CPU (on this project's AMD EPYC,
 torch.mm, which calls Intel MKL, reached 227 GFLOP/s with 2 threads, while JAX's XLA and
 TensorFlow's oneDNN reached 482), and a peak taken from the slowest would let "% of peak" pass
-100%. On a GPU the probe uses torch (cuBLAS, which the other frameworks call too).
+100%; per dtype the fastest library is kept. In bfloat16 they differ in kind: torch and
+TensorFlow call oneDNN's bfloat16 kernels, while XLA:CPU (JAX) converts bfloat16 operands to
+float32 and multiplies in float32, so its bfloat16 figure is its float32 one less the casts.
+On a GPU the probe uses torch (cuBLAS, which the other frameworks call too).
 
 This module imports no framework: it holds the plan, the timing loop and the records. Each
 library's products are in frameworks/gemm/; runner/probe.py starts a process per library
@@ -25,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from dlbench.spec.precision import cpu_has_bf16
+
 CPU_SIZES = (512, 1024, 2048)
 GPU_SIZES = (2048, 4096, 8192)
-CPU_DTYPES = ("float32",)
+CPU_DTYPES = ("float32", "bfloat16")  # bfloat16 where the CPU has its instructions
 # library -> the framework whose run environment (threads) its process gets
 CPU_LIBRARIES = {"torch": "torch", "jax": "keras-jax", "tensorflow": "keras-tf"}
 GPU_DTYPES = ("float32", "tf32", "bfloat16")
@@ -37,8 +43,14 @@ REPS = 5
 def plan(device: str) -> list[tuple[str, tuple[int, ...]]]:
     """(dtype, sizes) to measure on `device`."""
     if device == "cpu":
-        return [(d, CPU_SIZES) for d in CPU_DTYPES]
+        return [(d, CPU_SIZES) for d in cpu_dtypes()]
     return [(d, GPU_SIZES) for d in GPU_DTYPES]
+
+
+def cpu_dtypes() -> tuple[str, ...]:
+    """The dtypes probed on this CPU: bfloat16 only where it has bfloat16 instructions, the
+    CPUs bf16-mixed runs are not refused on (spec/precision.py)."""
+    return CPU_DTYPES if cpu_has_bf16() else CPU_DTYPES[:1]
 
 
 def operands(size: int) -> tuple[np.ndarray, np.ndarray]:

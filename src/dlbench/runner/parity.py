@@ -21,7 +21,7 @@ import math
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,31 @@ def check_parity(
     timeout_s: float = TIMEOUT_S,
 ) -> ParityReport:
     """Per-step losses of every model and setting in every framework, one process each."""
+    from dlbench.frameworks import entry, missing_packages
+
+    frameworks = _frameworks(frameworks, steps)
+    if REFERENCE not in frameworks:
+        frameworks.insert(0, REFERENCE)
+        if missing_packages(REFERENCE):
+            raise UserError(
+                f"the parity check compares with {REFERENCE}, which is not "
+                f"installed: {entry(REFERENCE).install}"
+            )
+    settings = dict(steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+    notes, cases = _cases(models, dataset, frameworks, optimizer, momenta, settings, data_dir)
+    results = collect([run for _, runs in cases for run in runs], steps, data_dir, timeout_s)
+    out = [
+        _result(case, [(run.framework, run) for run in runs], results, REFERENCE)
+        for case, runs in cases
+    ]
+    report = ParityReport(dataset, steps, lr, batch_size, tolerance, frameworks, out, notes)
+    report.notes += _known_causes(report, cases)
+    return report
+
+
+def _frameworks(frameworks: Sequence[str] | None, steps: int) -> list[str]:
+    """The frameworks asked for (default: every installed one but the variants), each known
+    and installed; the steps checked."""
     from dlbench.frameworks import entry, installed, missing_packages
 
     if steps < 1:
@@ -203,14 +228,20 @@ def check_parity(
                 f"{fw} needs {', '.join(missing_packages(fw))}, which is not "
                 f"installed: {entry(fw).install}"
             )
-    if REFERENCE not in frameworks:
-        frameworks.insert(0, REFERENCE)
-        if missing_packages(REFERENCE):
-            raise UserError(
-                f"the parity check compares with {REFERENCE}, which is not "
-                f"installed: {entry(REFERENCE).install}"
-            )
-    settings = list(momenta) if optimizer == "sgd" else [0.0]
+    return frameworks
+
+
+def _cases(
+    models: Sequence[str | ModelSpec],
+    dataset: str,
+    frameworks: list[str],
+    optimizer: str,
+    momenta: Sequence[float],
+    settings: dict[str, Any],
+    data_dir: Path | None,
+) -> tuple[list[str], list[tuple[Case, list[RunSpec]]]]:
+    """The notes, and per model and optimizer setting its case with one run per framework
+    (`settings`: parity_runs' steps, lr, batch_size and seed)."""
     notes: list[str] = []
     cases: list[tuple[Case, list[RunSpec]]] = []
     for model in models:
@@ -219,33 +250,26 @@ def check_parity(
         if _output_units(spec, dataset, data_dir) == 1:
             notes.append(f"{spec.name}: one output unit: trained as binary on the labels modulo 2")
         name = model if isinstance(model, str) else spec.name
-        for momentum in settings:
+        for momentum in list(momenta) if optimizer == "sgd" else [0.0]:
             runs = parity_runs(
-                model,
-                dataset,
-                frameworks,
-                steps=steps,
-                optimizer=optimizer,
-                momentum=momentum,
-                lr=lr,
-                batch_size=batch_size,
-                seed=seed,
+                model, dataset, frameworks, optimizer=optimizer, momentum=momentum, **settings
             )
             cases.append((Case(name, optimizer, momentum), runs))
-    results = collect([run for _, runs in cases for run in runs], steps, data_dir, timeout_s)
-    out = []
-    for case, runs in cases:
-        res = CaseResult(case)
-        for run in runs:
-            value = results[run.run_id]
-            if isinstance(value, str):
-                res.errors[run.framework] = value
-            else:
-                res.losses[run.framework] = value
-        out.append(res)
-    report = ParityReport(dataset, steps, lr, batch_size, tolerance, frameworks, out, notes)
-    report.notes += _known_causes(report, cases)
-    return report
+    return notes, cases
+
+
+def _result(
+    case: Case, columns: list[tuple[str, RunSpec]], results: dict, reference: str
+) -> CaseResult:
+    """A case's losses (or errors) per column, from `collect`'s results of its runs."""
+    res = CaseResult(case, reference=reference)
+    for key, run in columns:
+        value = results[run.run_id]
+        if isinstance(value, str):
+            res.errors[key] = value
+        else:
+            res.losses[key] = value
+    return res
 
 
 def _known_causes(report: ParityReport, cases: list[tuple[Case, list[RunSpec]]]) -> list[str]:
@@ -339,7 +363,6 @@ def check_precision(
     """Accuracy of a precision: in each framework, the per-step losses of `precision` against
     float32 from the same initial weights and batches (one case per model, setting and
     framework; the report's columns are the two precisions, float32 the reference)."""
-    from dlbench.frameworks import entry, installed, missing_packages
     from dlbench.spec.precision import refusal
 
     if precision not in PRECISION_TOLERANCE:
@@ -348,51 +371,24 @@ def check_precision(
     why = refusal(precision, "off", "cpu")  # the check runs on the CPU
     if why:
         raise UserError(f"the parity check runs on the CPU: {why}")
-    if steps < 1:
-        raise UserError(f"--steps {steps}: give at least one step")
-    if frameworks is None:
-        available = set(installed())
-        frameworks = [fw for fw in FRAMEWORKS if fw in available]
-    frameworks = list(dict.fromkeys(frameworks))
-    for fw in frameworks:
-        if missing_packages(fw):
-            raise UserError(
-                f"{fw} needs {', '.join(missing_packages(fw))}, which is not "
-                f"installed: {entry(fw).install}"
-            )
-    settings = list(momenta) if optimizer == "sgd" else [0.0]
-    notes: list[str] = []
-    cases: list[tuple[Case, RunSpec, RunSpec]] = []
-    for model in models:
-        spec = _spec_of(model)
-        notes += parity_model(spec)[1]
-        name = model if isinstance(model, str) else spec.name
-        for momentum in settings:
-            runs = parity_runs(
-                model,
-                dataset,
-                frameworks,
-                steps=steps,
-                optimizer=optimizer,
-                momentum=momentum,
-                lr=lr,
-                batch_size=batch_size,
-                seed=seed,
-            )
-            for run in runs:
-                mixed = run.model_copy(update={"precision": precision})
-                cases.append((Case(name, optimizer, momentum, run.framework), run, mixed))
+    frameworks = _frameworks(frameworks, steps)
+    settings = dict(steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+    notes, by_setting = _cases(models, dataset, frameworks, optimizer, momenta, settings, data_dir)
+    # one case per framework: its float32 run and the same run in `precision`
+    cases = [
+        (
+            replace(case, framework=run.framework),
+            run,
+            run.model_copy(update={"precision": precision}),
+        )
+        for case, runs in by_setting
+        for run in runs
+    ]
     results = collect([r for _, *pair in cases for r in pair], steps, data_dir, timeout_s)
-    out = []
-    for case, run, mixed in cases:
-        res = CaseResult(case, reference="float32")
-        for key, r in (("float32", run), (precision, mixed)):
-            value = results[r.run_id]
-            if isinstance(value, str):
-                res.errors[key] = value
-            else:
-                res.losses[key] = value
-        out.append(res)
+    out = [
+        _result(case, [("float32", run), (precision, mixed)], results, "float32")
+        for case, run, mixed in cases
+    ]
     tol = PRECISION_TOLERANCE[precision] if tolerance is None else tolerance
     columns = ["float32", precision]
     return ParityReport(
@@ -402,8 +398,6 @@ def check_precision(
 
 # -- the process of one framework --------------------------------------------------------------
 def _prepared(run: RunSpec, data_dir: str | None, cache: dict[str, Any]):
-    from dataclasses import replace
-
     from dlbench.data import load_dataset, prepare
 
     key = f"{run.dataset}:{run.limit_train}"
