@@ -122,28 +122,48 @@ def check_db_path(path: Path, must_exist: bool = False) -> None:
         return
     if path.stat().st_size == 0:
         return
-    with path.open("rb") as f:
-        head = f.read(16)
-    if head != SQLITE_MAGIC:
-        raise UserError(
-            f"--db {path} is not a SQLite file; choose another path "
-            "(dlbench never overwrites a file it did not create)"
-        )
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)  # creates no -wal
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        finally:
-            conn.close()
+        identity = sqlite_identity(path)
     except sqlite3.DatabaseError as exc:
         raise UserError(
             f"--db {path} is a damaged SQLite file ({exc}); choose another path"
         ) from None
-    if app_id != APPLICATION_ID and tables:
+    if identity is None:
+        raise UserError(
+            f"--db {path} is not a SQLite file; choose another path "
+            "(dlbench never overwrites a file it did not create)"
+        )
+    if identity.application_id != APPLICATION_ID and identity.tables:
         raise UserError(
             f"--db {path} is a SQLite database that dlbench did not create; choose another path"
         )
+
+
+@dataclass(frozen=True)
+class SqliteIdentity:
+    application_id: int
+    user_version: int  # the schema version dlbench wrote
+    tables: int
+
+
+def sqlite_identity(path: Path, immutable: bool = True) -> SqliteIdentity | None:
+    """What a file says it is, read only: None when it is not SQLite at all;
+    sqlite3.DatabaseError when it is a damaged one. `immutable` reads the main file alone and
+    creates nothing beside it (no -wal, no -shm); a database another process may have open
+    is read with immutable=False, which sees its write-ahead log too."""
+    with path.open("rb") as f:
+        if f.read(16) != SQLITE_MAGIC:
+            return None
+    flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+    conn = sqlite3.connect(f"file:{path}?{flags}", uri=True)
+    try:
+        return SqliteIdentity(
+            conn.execute("PRAGMA application_id").fetchone()[0],
+            conn.execute("PRAGMA user_version").fetchone()[0],
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0],
+        )
+    finally:
+        conn.close()
 
 
 class Store:

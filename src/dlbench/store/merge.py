@@ -32,8 +32,8 @@ from dlbench.store.db import (
     PROBE_COLUMNS,
     RUN_COLUMNS,
     SCHEMA_VERSION,
-    SQLITE_MAGIC,
     Store,
+    sqlite_identity,
 )
 
 
@@ -53,27 +53,21 @@ def check_mergeable(other: Path) -> None:
         raise UserError(f"merge: no file at {other}; give the path of another dlbench database")
     if other.is_dir():
         raise UserError(f"merge: {other} is a folder; give the path of a dlbench .sqlite file")
-    with other.open("rb") as f:
-        head = f.read(16)
-    if head != SQLITE_MAGIC:
-        raise UserError(
-            f"merge: {other} is not a dlbench database (not even SQLite); nothing was merged"
-        )
     try:
-        conn = sqlite3.connect(f"file:{other}?mode=ro", uri=True)
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            conn.close()
+        identity = sqlite_identity(other, immutable=False)
     except sqlite3.DatabaseError as exc:
         raise UserError(
             f"merge: {other} is a damaged SQLite file ({exc}); nothing was merged"
         ) from None
-    if app_id != APPLICATION_ID:
+    if identity is None:
+        raise UserError(
+            f"merge: {other} is not a dlbench database (not even SQLite); nothing was merged"
+        )
+    if identity.application_id != APPLICATION_ID:
         raise UserError(
             f"merge: {other} is a SQLite database that dlbench did not create; nothing was merged"
         )
+    version = identity.user_version
     if version > SCHEMA_VERSION:
         raise UserError(
             f"merge: {other} was written by a newer dlbench (schema {version}, this one reads "
