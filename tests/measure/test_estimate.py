@@ -120,3 +120,44 @@ def test_convolutions_use_the_convolution_probe():
         assert as_convs.by_layer[name] < as_products.by_layer[name]
     dense = next(info.name for info in summary.layers if info.kind == "dense")
     assert as_convs.by_layer[dense] == pytest.approx(as_products.by_layer[dense])
+
+
+def test_layer_bandwidth_reads_its_own_kind():
+    from dlbench.measure.estimate import layer_bandwidth
+
+    by = {"activation:1000": 1e9, "activation:1000000": 1e10, "batchnorm:1000": 5e8}
+    assert layer_bandwidth(by, "activation", 1000) == pytest.approx(1e9)
+    assert layer_bandwidth(by, "activation", math.sqrt(1e9)) == pytest.approx(math.sqrt(1e19))
+    assert layer_bandwidth(by, "batchnorm", 1e6) == pytest.approx(5e8)  # one size: clamped
+    assert layer_bandwidth(by, "maxpool", 1000) is None
+
+
+def test_element_wise_layers_use_the_layers_probe():
+    """With a layers probe, a batch-norm pass takes its bytes over the batch-norm rate (hand
+    computed), and an activation fused into a dense layer becomes a kernel of its own."""
+    from dataclasses import replace
+
+    from dlbench.spec.cost import costs_of
+    from dlbench.spec.layers import Act, BatchNorm, Dense, Flatten, ModelSpec
+
+    spec = ModelSpec(
+        layers=(Flatten(), Dense(units=64, activation="relu"), BatchNorm(), Act(fn="relu"),
+                Dense(units=10, activation="softmax")),
+        name="t",
+    )  # fmt: skip
+    summary = spec.summary((1, 8, 8))
+    kw = {"epochs": 1, "n_val": 0, "n_test": 0, "batch_size": 32, "n_train": 32}
+    rates = {"activation:1": 1e8, "batchnorm:1": 2e8}  # one size each: every tensor that rate
+    plain = predict(spec, summary, _machine(), **kw)
+    probed = predict(spec, summary, replace(_machine(), layer_by_size=rates), **kw)
+    costs = {c.name: c for c in costs_of(spec, summary, 32)}
+    bn = costs["bn1"]
+    assert probed.by_layer["bn1"] == pytest.approx((bn.forward_bytes + bn.backward_bytes) / 2e8)
+    act = costs["act1"]
+    assert probed.by_layer["act1"] == pytest.approx((act.forward_bytes + act.backward_bytes) / 1e8)
+    dense = costs["dense1"]
+    fused_s = (dense.fused_forward_bytes + dense.fused_backward_bytes) / 1e8
+    assert dense.fused_forward_bytes == 2 * 32 * 64 * 4  # read and write the 32 x 64 output
+    assert probed.by_layer["dense1"] > fused_s
+    assert probed.by_layer["dense1"] > plain.by_layer["dense1"]
+    assert probed.memory_s > plain.memory_s

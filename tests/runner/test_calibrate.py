@@ -30,3 +30,14 @@ def test_products_by_shape_and_bandwidth():
     assert set(rates) == {"16x16x16", "256x256x256"} and all(v > 0 for v in rates.values())
     bw = bandwidth("cpu", sizes=(1 << 16, 1 << 22))
     assert set(bw) == {"65536", "4194304"} and all(v > 1e8 for v in bw.values())
+
+
+def test_element_wise_layers_probe():
+    from dlbench.frameworks.gemm_shapes import LAYER_KINDS, layer_bytes, layer_rates
+
+    rates = layer_rates("torch", "cpu", batches=(4, 16))
+    assert set(rates) == {f"{k}:{layer_bytes(k, b)}" for k in LAYER_KINDS for b in (4, 16)}
+    assert all(v > 1e6 for v in rates.values())
+    # the bytes spec/cost.py counts: ReLU reads and writes its tensor forward (2 numbers),
+    # reads the output's gradient and the input and writes the input's gradient backward (3)
+    assert layer_bytes("activation", 4) == 5 * 4 * 16 * 32 * 32 * 4

@@ -66,4 +66,8 @@ def _figure(r: dict) -> str:
     if r["kind"] in ("gemm-shapes", "conv-shapes"):
         lo, hi = min(r["by_size"].values()), max(r["by_size"].values())
         return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GFLOP/s over {len(r['by_size'])} shapes"
+    if r["kind"] == "layer-rates":
+        lo, hi = min(r["by_size"].values()), max(r["by_size"].values())
+        kinds = sorted({key.split(":")[0] for key in r["by_size"]})
+        return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GB/s over {len(r['by_size'])} ({', '.join(kinds)})"
     return f"{r['bytes_per_s'] / 1e9:.2f} GB/s"

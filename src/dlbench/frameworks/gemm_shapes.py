@@ -26,6 +26,14 @@ CONV_FILTERS = (16, 64, 128)
 CONV_BATCH = (4, 32, 256)
 CONV_SIDE = 16
 BANDWIDTH_BYTES = (1 << 18, 1 << 22, 1 << 26, 1 << 28)  # 256 KiB (cache) .. 256 MiB (DRAM)
+# Element-wise layers (ReLU, 2x2 max-pooling, batch-norm in training mode), forward and
+# backward, on (batch, 16, 32, 32) float32 tensors of 4, 16 and 64 MiB: their speed is the
+# library's kernels', far from a plain copy's (docs/estimating.md, "Element-wise layers").
+# No smaller size: there a call's dispatch, which the calibration's op_s holds, would count
+# twice; a smaller layer reads the 4 MiB rate.
+LAYER_KINDS = ("activation", "maxpool", "batchnorm")
+LAYER_SHAPE = (16, 32, 32)  # channels, height, width
+LAYER_BATCH = (64, 256, 1024)
 ROUND_S = 0.01  # each timed round lasts about this long, so the clock and a launch do not count
 REPS = 3
 
@@ -175,6 +183,130 @@ def conv_rates(library: str, device: str) -> dict[str, float]:
                 step, wait = CONVS[library](device, b, c, f)
                 m, k = b * CONV_SIDE * CONV_SIDE, c * 9
                 out[f"{m}x{k}x{f}"] = 2 * m * k * f / best_seconds(step, wait)
+    return out
+
+
+def _layer_spec(kind: str):
+    from dlbench.spec.layers import Act, BatchNorm, MaxPool, ModelSpec
+
+    layer = {"activation": Act(fn="relu"), "maxpool": MaxPool(size=2), "batchnorm": BatchNorm()}
+    return ModelSpec(layers=(layer[kind],), name=f"probe-{kind}")
+
+
+def layer_bytes(kind: str, batch: int) -> int:
+    """The bytes spec/cost.py says one forward and backward pass of the layer moves: the key
+    of the layers probe, and what the estimate divides by its rate."""
+    from dlbench.spec.cost import layer_costs
+
+    (cost,) = layer_costs(_layer_spec(kind), LAYER_SHAPE, batch)
+    return cost.forward_bytes + cost.backward_bytes
+
+
+def _torch_layer(device: str, kind: str, batch: int):
+    import torch
+
+    from dlbench.frameworks.torch.devices import torch_device
+
+    dev = torch_device(device)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    c, h, w = LAYER_SHAPE
+    x = torch.randn(batch, c, h, w, device=dev, generator=gen)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)  # tuned's layout
+    weight = torch.ones(c, device=dev, requires_grad=True)
+    bias = torch.zeros(c, device=dev, requires_grad=True)
+    mean, var = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+    fn = {
+        "activation": torch.relu,
+        "maxpool": lambda t: torch.nn.functional.max_pool2d(t, 2),
+        "batchnorm": lambda t: torch.nn.functional.batch_norm(
+            t, mean, var, weight, bias, training=True
+        ),
+    }[kind]
+    grad = torch.ones_like(fn(x))
+
+    def step():
+        out = fn(x)
+        out.backward(grad)
+        return out
+
+    def wait(_):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return step, wait
+
+
+def _jax_layer(device: str, kind: str, batch: int):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
+    c, h, w = LAYER_SHAPE
+    x = jax.device_put(rng.standard_normal((batch, h, w, c), dtype=np.float32), dev)  # NHWC
+
+    def batchnorm(t):
+        mean = t.mean(axis=(0, 1, 2))
+        var = t.var(axis=(0, 1, 2))
+        return (t - mean) * jax.lax.rsqrt(var + 1e-3)
+
+    def maxpool(t):
+        return jax.lax.reduce_window(t, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+    fn = {"activation": jax.nn.relu, "maxpool": maxpool, "batchnorm": batchnorm}[kind]
+
+    @jax.jit
+    def step(t):
+        out, back = jax.vjp(fn, t)
+        return out, back(jnp.ones_like(out))[0]
+
+    return lambda: step(x), lambda out: jax.block_until_ready(out)
+
+
+def _tf_layer(device: str, kind: str, batch: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    where = "/CPU:0" if device == "cpu" else "/GPU:0"
+    c, h, w = LAYER_SHAPE
+    with tf.device(where):
+        x = tf.constant(rng.standard_normal((batch, h, w, c), dtype=np.float32))  # NHWC
+        scale, offset = tf.ones(c), tf.zeros(c)
+
+    fn = {
+        "activation": tf.nn.relu,
+        "maxpool": lambda t: tf.nn.max_pool2d(t, 2, 2, "VALID"),
+        "batchnorm": lambda t: tf.compat.v1.nn.fused_batch_norm(t, scale, offset)[0],
+    }[kind]
+
+    @tf.function  # a graph, as Keras' train step (no XLA: keras-tf's tuned CNNs run without)
+    def step(t):
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            out = fn(t)
+        return out, tape.gradient(out, t)
+
+    def run():
+        with tf.device(where):
+            return step(x)
+
+    return run, lambda out: out[1].numpy() if device != "cpu" else None
+
+
+LAYERS = {"torch": _torch_layer, "jax": _jax_layer, "tensorflow": _tf_layer}
+
+
+def layer_rates(library: str, device: str, batches=LAYER_BATCH) -> dict[str, float]:
+    """Bytes/s of element-wise layers, forward and backward, keyed "kind:bytes" (the bytes
+    spec/cost.py counts for the pass, see layer_bytes)."""
+    out = {}
+    for kind in LAYER_KINDS:
+        for batch in batches:
+            step, wait = LAYERS[library](device, kind, batch)
+            nbytes = layer_bytes(kind, batch)
+            out[f"{kind}:{nbytes}"] = nbytes / best_seconds(step, wait)
     return out
 
 

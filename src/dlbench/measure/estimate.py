@@ -150,6 +150,8 @@ class Machine:
     probes: tuple[dict[str, Any], ...] = ()  # id, kind, stale reason of each probe used
     profile: str | None = None  # a spec-sheet device (--device-profile), or None: measured
     conv_by_shape: dict[str, float] | None = None  # 3x3 convolutions by im2col shape
+    # element-wise layers' bytes/s, forward and backward, keyed "kind:bytes" (layer-rates)
+    layer_by_size: dict[str, float] | None = None
 
 
 @dataclass
@@ -173,10 +175,38 @@ class Prediction:
         return asdict(self)
 
 
+def layer_bandwidth(by_kind_size: dict[str, float], kind: str, nbytes: float) -> float | None:
+    """Bytes/s of an element-wise layer of `kind` whose forward and backward passes move
+    `nbytes`, interpolated between the probed sizes of that kind; None: kind not probed."""
+    by_size = {key.split(":")[1]: v for key, v in by_kind_size.items() if key.split(":")[0] == kind}
+    return bandwidth(by_size, nbytes) if by_size else None
+
+
+def _kind_time(machine: Machine, kind: str, pass_bytes: int, both_bytes: int) -> float | None:
+    """Seconds of one pass moving `pass_bytes` through the library's `kind` kernels, from
+    the layers probe; None without one (or for a kind it does not time)."""
+    if not machine.layer_by_size or not pass_bytes:
+        return None
+    rate = layer_bandwidth(machine.layer_by_size, kind, both_bytes)
+    return pass_bytes / rate if rate else None
+
+
 def _layer_time(machine: Machine, cost: LayerCost, backward: bool) -> tuple[float, bool]:
     """(seconds, compute-bound?) of one pass of one layer."""
     gemms = cost.backward_gemms if backward else cost.forward_gemms
     nbytes = cost.backward_bytes if backward else cost.forward_bytes
+    kernel = _kind_time(
+        machine, cost.kind, nbytes, cost.forward_bytes + cost.backward_bytes
+    )  # an element-wise layer at its kernels' measured speed
+    if kernel is not None:
+        return kernel, False
+    fused = cost.fused_backward_bytes if backward else cost.fused_forward_bytes
+    # a fused activation (Dense(activation="relu")) is a kernel of its own after the product
+    act = _kind_time(
+        machine, "activation", fused, cost.fused_forward_bytes + cost.fused_backward_bytes
+    )
+    if act is not None:
+        nbytes -= fused
     if cost.kind == "conv2d" and machine.conv_by_shape and cost.forward_gemms:
         # a convolution runs at the rate of a convolution of its size, forward and backward
         rate = gemm_rate(machine.conv_by_shape, cost.forward_gemms[0])
@@ -185,7 +215,7 @@ def _layer_time(machine: Machine, cost: LayerCost, backward: bool) -> tuple[floa
         by_shape = machine.gemm_by_shape
         flops_s = sum(2 * m * k * n / gemm_rate(by_shape, (m, k, n)) for m, k, n in gemms)
     bytes_s = nbytes / bandwidth(machine.bandwidth_by_size, nbytes) if nbytes else 0.0
-    return max(flops_s, bytes_s), flops_s >= bytes_s
+    return max(flops_s, bytes_s) + (act or 0.0), flops_s >= bytes_s
 
 
 def _step(
@@ -303,13 +333,16 @@ def tiny_model(hidden: int) -> ModelSpec:
 
 
 def net_calibration(
-    detail: dict[str, Any], gemm_by_shape: dict[str, float], bandwidth_by_size: dict[str, float]
+    detail: dict[str, Any],
+    gemm_by_shape: dict[str, float],
+    bandwidth_by_size: dict[str, float],
+    layer_by_size: dict[str, float] | None = None,
 ) -> Calibration:
     """The framework's own costs: each calibration model's measured step less what the model
     says its arithmetic and memory traffic take on this machine (so that the two are not
     counted twice), solved for step_s, sample_s and op_s."""
     zero = Calibration(**{k: 0.0 for k in Calibration.__dataclass_fields__})
-    probe = Machine(gemm_by_shape, bandwidth_by_size, zero)
+    probe = Machine(gemm_by_shape, bandwidth_by_size, zero, layer_by_size=layer_by_size)
     points = []
     for name, batch, hidden in CALIBRATION_CONFIGS:
         spec = tiny_model(hidden)

@@ -5,6 +5,8 @@ stale one itself:
 - `gemm-shapes`: float32 products over a grid of (M, K, N) shapes, per library
   (frameworks/gemm_shapes.py), for the rate of thin products; `conv-shapes`: 3x3
   convolutions likewise (libraries run them with their own kernels, not as a product);
+  `layer-rates`: ReLU, max-pooling and batch-norm, forward and backward, at three sizes
+  (their kernels move bytes far slower than a copy does);
 - `bandwidth`: a copy at sizes from cache to DRAM;
 - `calibration`: per framework, tuning and device, the framework's own cost: a tiny fixed
   model (far under a MFLOP a step, so its time is the framework's, not the arithmetic's) is
@@ -117,9 +119,9 @@ def main() -> None:
                 from dlbench.frameworks.base import pin_to_cpus
 
                 pin_to_cpus(job.get("threads"))
-            from dlbench.frameworks.gemm_shapes import conv_rates, gemm_rates
+            from dlbench.frameworks import gemm_shapes
 
-            rates = conv_rates if job.get("conv") else gemm_rates
+            rates = getattr(gemm_shapes, SHAPE_PROBES[job["what"]][1])
             out: Any = rates(job["library"], job["device"])
         elif job["kind"] == "bandwidth":
             from dlbench.frameworks.gemm_shapes import bandwidth
@@ -168,21 +170,24 @@ def _record(kind: str, device: str, threads: int | None, **values: Any) -> dict[
     }
 
 
+# what a shapes probe times -> (the record's kind, the function of frameworks/gemm_shapes.py)
+SHAPE_PROBES = {
+    "products": ("gemm-shapes", "gemm_rates"),  # FLOP/s by (M, K, N)
+    "convs": ("conv-shapes", "conv_rates"),  # FLOP/s by im2col shape
+    "layers": ("layer-rates", "layer_rates"),  # bytes/s by element-wise kind and bytes
+}
+
+
 def probe_shapes(
-    device: str, library: str, threads: int | None, conv: bool = False
+    device: str, library: str, threads: int | None, what: str = "products"
 ) -> dict[str, Any]:
-    """Products (or, `conv`, 3x3 convolutions) over a grid of shapes, in `library`."""
+    """Products, 3x3 convolutions or element-wise layers over a grid of shapes, in `library`."""
     job = {"kind": "gemm-shapes", "device": device, "library": library, "threads": threads,
-           "conv": conv}  # fmt: skip
+           "what": what}  # fmt: skip
     rates = _child(job, LIBRARY_FRAMEWORK[library], threads)
-    return _record(
-        "conv-shapes" if conv else "gemm-shapes",
-        device,
-        threads,
-        library=library,
-        by_size=rates,
-        flops_per_s=max(rates.values()),
-    )
+    kind = SHAPE_PROBES[what][0]
+    best = {"bytes_per_s" if what == "layers" else "flops_per_s": max(rates.values())}
+    return _record(kind, device, threads, library=library, by_size=rates, **best)
 
 
 def probe_bandwidth(device: str, threads: int | None) -> dict[str, Any]:
@@ -244,9 +249,9 @@ def probe_for_estimate(
     libraries = sorted({LIBRARY.get(fw, "torch") for fw in frameworks}) if device == "cpu" else []
     steps = [lambda: probe_bandwidth(device, threads)]
     steps += [
-        lambda lib=lib, conv=conv: probe_shapes(device, lib, threads, conv)
+        lambda lib=lib, what=what: probe_shapes(device, lib, threads, what)
         for lib in libraries or ["torch"]
-        for conv in (False, True)
+        for what in SHAPE_PROBES
     ]
     steps += [
         lambda fw=fw, t=t: calibrate(fw, t, device, threads) for fw in frameworks for t in TUNINGS

@@ -142,26 +142,38 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
     # optional (older databases lack it): convolutions then run at their product's rate
     conv = probes.find("conv-shapes", measured_on, run.threads, library=shapes["library"])
     conv_by_shape = conv["by_size"] if conv else None
+    # optional too: element-wise layers then move bytes at the copy's bandwidth
+    layers = probes.find("layer-rates", measured_on, run.threads, library=shapes["library"])
+    layer_by_size = layers["by_size"] if layers else None
     gemm_by_shape, bw_by_size = shapes["by_size"], bw["by_size"]
     if prof:
         gemm_by_shape = _scaled(gemm_by_shape, prof.peak_flops_per_s["float32"])
-        bw_by_size = _scaled(bw_by_size, prof.bandwidth_bytes_per_s)
         if conv_by_shape:
             conv_by_shape = _scaled(conv_by_shape, prof.peak_flops_per_s["float32"])
+        # a spec sheet's device: its kernels' bytes/s relative to its bandwidth as here
+        top = max(bw_by_size.values())
+        if layer_by_size:
+            layer_by_size = {
+                k: v * prof.bandwidth_bytes_per_s / top for k, v in layer_by_size.items()
+            }
+        bw_by_size = _scaled(bw_by_size, prof.bandwidth_bytes_per_s)
     used = tuple(
         {"id": p["id"], "kind": p["kind"], "stale": stale_reason(p)}
-        for p in (*needed.values(), conv)
+        for p in (*needed.values(), conv, layers)
         if p
     )
     return Machine(
         gemm_by_shape=gemm_by_shape,
         bandwidth_by_size=bw_by_size,
         # net of the tiny models' modelled work on the machine it was measured on
-        calibration=net_calibration(cal["detail"], shapes["by_size"], bw["by_size"]),
+        calibration=net_calibration(
+            cal["detail"], shapes["by_size"], bw["by_size"], layers["by_size"] if layers else None
+        ),
         load_bytes_per_s=load["bytes_per_s"],
         probes=used,
         profile=prof.name if prof else None,
         conv_by_shape=conv_by_shape,
+        layer_by_size=layer_by_size,
     )
 
 

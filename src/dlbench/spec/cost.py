@@ -51,6 +51,9 @@ class LayerCost:
     forward_gemms: tuple[Gemm, ...] = ()  # products whose rate the GEMM probe gives
     backward_gemms: tuple[Gemm, ...] = ()
     ops: int = 1  # framework operations forward (a fused activation counts as one more)
+    # of the bytes above, those of an activation fused into a dense or conv layer
+    fused_forward_bytes: int = 0
+    fused_backward_bytes: int = 0
 
 
 def _numel(shape: Shape) -> int:
@@ -97,15 +100,20 @@ def costs_of(
             if not first_with_params:
                 b_bytes += n_in * size  # the input's gradient
             ops = 1
+            fused_f = fused_b = 0
             if act != "linear":  # an activation fused into the layer: one more element-wise op
                 f_flops += n_out
                 b_flops += n_out
-                f_bytes += 2 * n_out * size
-                b_bytes += 3 * n_out * size
+                fused_f, fused_b = 2 * n_out * size, 3 * n_out * size
+                f_bytes += fused_f
+                b_bytes += fused_b
                 ops += 1
             out.append(
-                LayerCost(info.name, info.kind, f_flops, b_flops, f_bytes, b_bytes, fwd, bwd, ops)
-            )
+                LayerCost(
+                    info.name, info.kind, f_flops, b_flops, f_bytes, b_bytes, fwd, bwd, ops,
+                    fused_f, fused_b,
+                )
+            )  # fmt: skip
             first_with_params = False
         elif info.kind == "maxpool":
             window = layer.size * layer.size
