@@ -322,11 +322,14 @@ def train_compare(name: str, threads: int, cfg: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny sizes; print, write nothing")
+    ap.add_argument("--render", action="store_true", help="rewrite the section from the JSON")
     # On a loaded 2-core machine 2 OpenMP threads wait for the core another process holds at
     # every parallel region (a-mlp's step 0.35 ms -> 280 ms at nice 19): train with 1 there.
     ap.add_argument("--threads", default=str(THREADS), help="training: comma-separated counts")
     ap.add_argument("--gemm-threads", default="1,2", help="the plain products: counts")
     args = ap.parse_args()
+    if args.render:
+        return rerender()
     cfg = QUICK if args.quick else FULL
     loads = [load()]
     gemm, envs, trains = {}, [], []
@@ -345,11 +348,25 @@ def main() -> None:
             trains.append(train_compare(name, threads, cfg))
             print(json.dumps({k: v for k, v in trains[-1].items() if k != "losses"}), flush=True)
             loads.append(load())
-    section = render(cfg, gemm, envs, trains, loads)
+    note = load_note(loads)
+    section = render(cfg, gemm, envs, trains, note)
     if args.quick:
         print(section)
         return
-    write("torch_gemm", {"gemm": gemm, "mkl_envs": envs, "training": trains}, section)
+    data = {"config": cfg, "gemm": gemm, "mkl_envs": envs, "training": trains, "load_note": note}
+    write("torch_gemm", data, section)
+
+
+def rerender() -> None:
+    """The section again from benchmarks/results/torch_gemm.json, as measured (no new run)."""
+    from common import DOC, RESULTS
+
+    data = json.loads((RESULTS / "torch_gemm.json").read_text())
+    gemm = {int(k): v for k, v in data["gemm"].items()}
+    section = render(data["config"], gemm, data["mkl_envs"], data["training"], data["load_note"])
+    begin, end = "<!-- torch_gemm:begin -->", "<!-- torch_gemm:end -->"
+    head, rest = DOC.read_text().split(begin, 1)
+    DOC.write_text(f"{head}{begin}\n{section.strip()}\n{end}{rest.split(end, 1)[1]}")
 
 
 def _autotune_text(entries: list[dict[str, float]]) -> str:
@@ -393,24 +410,24 @@ def verdicts(gemm, envs, trains) -> list[str]:
             + (f" ({'; '.join(reason)})" if reason else "")
             + f". {extra[0].upper() + extra[1:]}."
         )
-    base = [e for e in envs if not e["env"]]
-    rest = [e for e in envs if e["env"]]
     paths = sorted({e["mkl_isa"] for e in envs})
+    spread = []
+    for threads in sorted({e["threads"] for e in envs}):
+        mine = [e for e in envs if e["threads"] == threads]
+        unset = [e["mm"] / e["onednn"] for e in mine if not e["env"]]
+        r = [e["mm"] / e["onednn"] for e in mine if e["env"]]
+        spread.append(
+            f"{unset[0]:.2f} unset and {min(r):.2f}-{max(r):.2f} set at {threads} thread(s)"
+        )
     out.append(
         "- **MKL's switches: not adopted**: MKL_VERBOSE names the same code path under every "
-        f"setting ({', '.join(paths)}); torch.mm / oneDNN in the same process "
-        + ", ".join(f"{e['mm'] / e['onednn']:.2f} ({e['threads']}t, none)" for e in base)
-        + " against "
-        + ", ".join(
-            f"{e['mm'] / e['onednn']:.2f} ({e['threads']}t, "
-            + " ".join(f"{k}={v}" for k, v in e["env"].items())
-            + ")"
-            for e in rest
-        )
-        + ": the spread is the load's, not a switch's. `MKL_ENABLE_INSTRUCTIONS` and "
-        "`MKL_CBWR` are documented for Intel processors; `MKL_DEBUG_CPU_TYPE` was removed in "
-        "MKL 2020.1. Making MKL believe the CPU is Intel's (an LD_PRELOAD of its vendor check) "
-        "was not tried: unsupported, not a candidate."
+        f"setting ({', '.join(paths)}), and torch.mm / oneDNN in the same process reads "
+        + ", ".join(spread)
+        + " (each a fresh process under its own share of the load: the spread at 1 thread is "
+        "the load's; no setting moved MKL to the speed of oneDNN). `MKL_ENABLE_INSTRUCTIONS` and `MKL_CBWR` are documented for Intel "
+        "processors; `MKL_DEBUG_CPU_TYPE` was removed in MKL 2020.1. Making MKL believe the CPU "
+        "is Intel's (an LD_PRELOAD of its vendor check) was not tried: unsupported, not a "
+        "candidate."
     )
     out.append(
         "- **Not candidates (they change the arithmetic)**: "
@@ -423,13 +440,21 @@ def verdicts(gemm, envs, trains) -> list[str]:
     return out
 
 
-def render(cfg, gemm, envs, trains, loads) -> str:
+def render(cfg, gemm, envs, trains, note: str) -> str:
     n = cfg["n"]
-    gemm_rows = [
-        [threads, k, v / 1e9, f"{g['errors'][k]:.1e}"]
-        for threads, g in gemm.items()
-        for k, v in g["rates"].items()
-    ]
+    gemm_rows = []
+    for threads, g in gemm.items():
+        for k, v in g["rates"].items():
+            label = k
+            if k.startswith("inductor"):  # what the compiled module ran, autotune's pick
+                chosen = "the C++ template" if g["cpp_template_used"] else "ATen's MKL"
+                label = f"torch.compile max-autotune, frozen (autotune chose {chosen})"
+            gemm_rows.append([threads, label, v / 1e9, f"{g['errors'][k]:.1e}"])
+        for e in g["autotune_ms"]:  # the template itself, as inductor's autotune timed it
+            for choice, ms in e.items():
+                if choice.startswith("cpp_"):
+                    label = f"inductor C++ template ({choice}, autotune's timing)"
+                    gemm_rows.append([threads, label, 2 * n**3 / (ms / 1e3) / 1e9, ""])
     env_rows = [
         [
             e["threads"],
@@ -507,7 +532,7 @@ def render(cfg, gemm, envs, trains, loads) -> str:
                 train_rows,
             ),
             "\n".join(verdicts(gemm, envs, trains)),
-            load_note(loads),
+            note,
         ]
     )
 
