@@ -1,7 +1,9 @@
 """Overhead: dlbench's `tuned` torch Trainer against the shortest hand-written loop that trains
 the same module on the same data (resident tensor, slices of a permutation, Adam, mean
 cross-entropy, no host sync), in one process, epochs interleaved so that both see the same
-machine; the figure is the ratio of median steady epoch times (target: within 3%).
+machine; the figure is the ratio of median steady epoch times, and the whole comparison runs
+RUNS times (fresh loops each time): the verdict reads the median of those ratios (target:
+within 2%, issue 17).
 
     .venv/bin/python benchmarks/overhead.py
 """
@@ -21,6 +23,8 @@ from dlbench.spec import make_run
 
 THREADS = 2
 ROUNDS = 7  # measured epochs of each, after one warm-up epoch of each
+RUNS = 3  # independent comparisons per case; the verdict is their median ratio
+TARGET = 1.02
 CASES = [("a-mlp", 32, 10_000), ("a-torch-cnn", 100, 4_000)]
 
 
@@ -90,42 +94,49 @@ def main() -> None:
     figures, out, loads = [], [], [load()]
     for model, batch, n in CASES:
         data = prepared(n)
-        loops = {
-            "hand": hand_loop(model, data, batch),
-            "hand_fused": hand_loop(model, data, batch, tuned=True),
-            "dlbench": dlbench_loop(model, data, batch),
-        }
-        times: dict[str, list[float]] = {k: [] for k in loops}
-        for loop in loops.values():
-            loop()  # warm-up: allocator, oneDNN primitives
-        for _ in range(ROUNDS):
-            for name, loop in loops.items():
-                times[name].append(loop())
-        loads.append(load())
-        # dlbench's own cost: against the hand loop with the same (fused) optimizer.
-        ratio = median(times["dlbench"]) / median(times["hand_fused"])
+        runs_times, ratios = [], []
+        for _ in range(RUNS):
+            loops = {
+                "hand": hand_loop(model, data, batch),
+                "hand_fused": hand_loop(model, data, batch, tuned=True),
+                "dlbench": dlbench_loop(model, data, batch),
+            }
+            times: dict[str, list[float]] = {k: [] for k in loops}
+            for loop in loops.values():
+                loop()  # warm-up: allocator, oneDNN primitives
+            for _ in range(ROUNDS):
+                for name, loop in loops.items():
+                    times[name].append(loop())
+            loads.append(load())
+            runs_times.append(times)
+            # dlbench's own cost: against the hand loop with the same (fused) optimizer.
+            ratios.append(median(times["dlbench"]) / median(times["hand_fused"]))
+        ratio = median(ratios)
         figures.append(
             {
                 "model": model,
                 "batch": batch,
                 "train_samples": n,
                 "threads": THREADS,
-                "epoch_s": times,
+                "epoch_s": runs_times,
+                "ratios": ratios,
                 "ratio": ratio,
                 "loadavg": loads[-1],
             }
         )
+        pooled = {k: [t for times in runs_times for t in times[k]] for k in runs_times[0]}
         out.append(
             [
                 model,
                 batch,
                 n,
-                median(times["hand"]),
-                median(times["hand_fused"]),
-                median(times["dlbench"]),
-                median(times["dlbench"]) / median(times["hand"]),
+                median(pooled["hand"]),
+                median(pooled["hand_fused"]),
+                median(pooled["dlbench"]),
+                median(pooled["dlbench"]) / median(pooled["hand"]),
+                ", ".join(f"{r:.3f}" for r in ratios),
                 ratio,
-                "met" if ratio <= 1.03 else "not met",
+                "met" if ratio <= TARGET else "not met",
             ]
         )
         print(out[-1], flush=True)
@@ -133,13 +144,14 @@ def main() -> None:
         [
             "## Overhead: dlbench `tuned` torch vs a hand-written loop",
             "Command: `.venv/bin/python benchmarks/overhead.py`. One process, "
-            f"{THREADS} threads, {ROUNDS} epochs of each after one warm-up epoch, interleaved; "
-            "median epoch seconds. The hand loop is the shortest correct one (resident tensor, "
+            f"{THREADS} threads, {ROUNDS} epochs of each after one warm-up epoch, interleaved, "
+            f"{RUNS} runs with fresh loops; median epoch seconds over all runs, and the ratio "
+            "per run and its median. The hand loop is the shortest correct one (resident tensor, "
             "slices of a permutation, `F.cross_entropy(...).backward()`, `opt.step()`, no sync) "
             "with plain `torch.optim.Adam` as users write it, and again as *hand tuned*, with "
             "what `tuned` adds (fused Adam; channels-last for the CNN): *dlbench / hand tuned* "
-            "is dlbench's own cost (target <= 1.03), which includes keeping each step's loss "
-            "and predicted classes for the epoch's training loss and accuracy, which the hand "
+            f"is dlbench's own cost (target: median of the runs <= {TARGET}), which includes "
+            "keeping each step's loss and predicted classes for the epoch's training loss and accuracy, which the hand "
             "loop does not compute; *dlbench / hand* is what a user gains over their own loop.",
             table(
                 [
@@ -150,7 +162,8 @@ def main() -> None:
                     "hand loop, tuned s",
                     "dlbench tuned s",
                     "dlbench / hand",
-                    "dlbench / hand tuned",
+                    "dlbench / hand tuned, per run",
+                    "median",
                     "target",
                 ],
                 out,
