@@ -19,7 +19,7 @@ def test_candidates_are_powers_of_two_and_every_core():
     assert threads.candidates(4) == [1, 2, 4]
     assert threads.candidates(6) == [1, 2, 4, 6]
     assert threads.candidates(16) == [1, 2, 4, 8, 16]
-    assert 1 <= threads.usable_cores()
+    assert threads.usable_cores() >= 1
 
 
 def test_pick_prefers_fewer_threads_within_the_noise():
