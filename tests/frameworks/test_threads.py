@@ -47,7 +47,7 @@ class SleepStep:
 
 def test_sweep_keeps_the_fastest_and_sets_it():
     step = SleepStep({1: 0.006, 2: 0.002, 4: 0.004})
-    found = threads.sweep(step, [1, 2, 4], step.set_threads, budget_s=0.3)
+    found = threads.sweep(step, [1, 2, 4], step.set_threads, budget_s=1.0)
     assert found.chosen == 2 and step.threads == 2 and step.sets[-1] == 2
     assert set(found.per_step_s) == {1, 2, 4}
     # A count's figure is its own sleep (and a little more), never less.
@@ -62,9 +62,10 @@ def test_sweep_keeps_the_fastest_and_sets_it():
 def test_sweep_fits_its_budget_and_records_itself():
     slow = SleepStep({1: 0.05, 2: 0.05})
     found = threads.sweep(slow, [1, 2], slow.set_threads, budget_s=0.1)
-    # A step too slow for the budget: one timed step a turn (plus the untimed ones).
-    assert slow.steps[2] == 2 * threads.ROUNDS and slow.steps[1] == 2 * threads.ROUNDS + 1
+    # A step too slow for the budget: one round, one timed step a turn after the untimed one.
+    assert slow.steps == {1: 2, 2: 2} and slow.sets == [1, 2, 1]
     assert found.chosen == 1  # equal: the fewer threads
+    assert found.sweep_s < 0.1 + 4 * 0.05 + 0.05
     fast = SleepStep({1: 0.0001, 2: 0.0001})
     threads.sweep(fast, [1, 2], fast.set_threads, budget_s=10.0)
     assert fast.steps[2] == threads.ROUNDS * (1 + threads.STEPS // threads.ROUNDS)

@@ -26,9 +26,9 @@ from typing import Any
 
 SWEPT = "sweep"
 DEFAULT = "framework default"
-STEPS = 24  # timed steps per count at most, over all rounds ("a few dozen" in all)
+STEPS = 60  # timed steps per count at most, over all rounds: a few dozen
 ROUNDS = 3  # the counts are timed in turn, this many times: load that comes and goes hits all
-BUDGET_S = 1.5  # what the timed steps may take in all (a slow step times fewer of them)
+BUDGET_S = 1.5  # what a sweep may take (a slow step times fewer steps, in fewer rounds)
 # A count is kept over a smaller one only when it is faster by more than this: differences
 # below it are within a short sweep's noise, and fewer threads leave cores to others and lose
 # less when another process takes a core (docs/performance.md, "torch under contention").
@@ -106,30 +106,30 @@ def sweep(
     budget_s: float = BUDGET_S,
 ) -> Sweep:
     """Time `step` at each thread count and set the chosen one. Each turn of a count first runs
-    one untimed step (the pool at its new size, caches warm), then times a few steps between
-    two synchronised reads; a count's figure is its best turn, the least disturbed by other
-    processes. The first step measured sizes the turns so that the timed steps fit `budget_s`
-    (at least one a turn). `step` changes the model: the caller restores it afterwards."""
+    one untimed step (the pool at its new size, caches warm), which also sizes the turn: as
+    many steps as fit the turn's share of `budget_s` (at least one, at most steps / rounds),
+    timed between two synchronised reads. A count's figure is its best turn, the least
+    disturbed by other processes. Rounds after the first are skipped once the budget is spent,
+    so a slow step costs about one turn per count. `step` changes the model: the caller
+    restores it afterwards."""
     start = time.perf_counter()
+    share = budget_s / (rounds * len(counts))
     best = dict.fromkeys(counts, math.inf)
-    per_turn = 0
-    for _ in range(rounds):
+    for turn in range(rounds):
+        if turn and time.perf_counter() - start > budget_s:
+            break
         for count in counts:
             set_threads(count)
+            t0 = time.perf_counter()
             step()
             sync()
-            if not per_turn:
-                t0 = time.perf_counter()
-                step()
-                sync()
-                first = max(time.perf_counter() - t0, 1e-9)
-                fit = int(budget_s / (rounds * len(counts) * first))
-                per_turn = max(1, min(steps // rounds, fit))
+            untimed = max(time.perf_counter() - t0, 1e-9)
+            n = max(1, min(steps // rounds, int(share / untimed)))
             t0 = time.perf_counter()
-            for _ in range(per_turn):
+            for _ in range(n):
                 step()
             sync()
-            best[count] = min(best[count], (time.perf_counter() - t0) / per_turn)
+            best[count] = min(best[count], (time.perf_counter() - t0) / n)
     chosen = pick(best)
     set_threads(chosen)
     return Sweep(best, chosen, time.perf_counter() - start)
