@@ -144,3 +144,21 @@ def test_probe_and_time_to_target_end_to_end(cli, tmp_path):
     assert float(row["of_peak"]) > 0 and float(row["achieved_gflops_per_s"]) > 0
     bad = cli("run", "--model", "a-mlp", *common, "--target-acc", "0.9", "--db", db)
     assert bad.returncode == 2 and "--val-fraction" in bad.stderr
+
+
+def test_show_says_how_threads_were_chosen(cli, tmp_path):
+    swept, forced, older = (fake_run(i, 1.0, seed=i) for i in (1, 2, 3))
+    swept.values["options"] = {
+        "threads": 1,
+        "threads_chosen_by": "sweep",
+        "thread_sweep": {"2": 0.00055, "1": 0.00041},
+        "sweep_s": 0.9,
+    }
+    forced.values["options"] = {"threads": 2, "threads_chosen_by": "forced (--threads 2)"}
+    older.values["options"] = {"threads": 2}  # stored before threads were chosen
+    db = str(_db(tmp_path / "t.sqlite", [swept, forced, older]))
+    lines = [cli("show", str(i), "--db", db).stdout.splitlines() for i in (1, 2, 3)]
+    said = [[ln for ln in out if ln.startswith("threads: ")] for out in lines]
+    assert said[0] == ["threads: 1 (swept in warm-up: 1 → 0.41 ms/step, 2 → 0.55 ms/step)"]
+    assert said[1] == ["threads: 2 (forced (--threads 2))"]
+    assert said[2] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import sqlite3
 import subprocess
@@ -394,3 +395,26 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.slow
+def test_tuned_run_without_threads_sweeps_them_in_warm_up(cli, tmp_path):
+    """No --threads under `tuned`: the run's warm-up times each candidate count (inside
+    compile_s, before the first epoch's clock), stores the sweep and the choice, and `show`
+    says them on one line."""
+    from dlbench.frameworks.threads import candidates, usable_cores
+
+    if usable_cores() == 1:
+        pytest.skip("one CPU core: nothing to sweep")
+    db = str(tmp_path / "swept.sqlite")
+    args = ["--dataset", "digits", "--epochs", "1", "--framework", "torch", "--device", "cpu"]
+    out = cli("run", "--model", "a-mlp", *args, "--no-save", "--db", db)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(cli("show", "1", "--db", db, "--format", "json").stdout)
+    opts = row["options"]
+    assert opts["threads_chosen_by"] == "sweep"
+    assert sorted(map(int, opts["thread_sweep"])) == candidates(usable_cores())
+    assert 0 < opts["sweep_s"] <= row["compile_s"]
+    assert row["fingerprint"]["threads"] == opts["threads"]
+    line = [ln for ln in cli("show", "1", "--db", db).stdout.splitlines() if "threads: " in ln]
+    assert line[0].startswith(f"threads: {opts['threads']} (swept in warm-up: 1 → ")

@@ -66,6 +66,9 @@ out["tuned"] = {k: res.get(k) for k in keep}
 out["events"] = sorted(set(sink.sent))
 res = run_job(job(tuning="default"), Quiet())
 out["default"] = {k: res.get(k) for k in keep}
+# No --threads under `tuned`: swept in warm-up where the backend can change its threads.
+res = run_job(job(tuning="tuned", threads=None, epochs=1), Quiet())
+out["swept"] = {k: res.get(k) for k in keep}
 
 # The GPU path: the same run on the first GPU when this backend sees one, else the refusal.
 if any(d["available"] and d["device"].startswith("cuda") for d in out["devices"]):
@@ -177,6 +180,24 @@ def test_a_run_through_the_worker(probe):
     assert opts["keras_backend"] == probe["backend"] and opts["threads"] == 1
     assert opts["steps_per_execution"] == (1 if probe["backend"] == "torch" else 32)
     assert opts["jit_compile"] == (probe["backend"] != "torch")
+
+
+def test_threads_swept_where_the_backend_can_change_them(probe):
+    """keras-torch sweeps in warm-up (inside compile_s); TensorFlow and XLA:CPU size their
+    pools when their runtime starts, so their count stays, with the reason stored."""
+    swept = probe["swept"]
+    assert swept["status"] == "finished", swept["message"]
+    opts = swept["options"]
+    assert probe["tuned"]["options"]["threads_chosen_by"] == "forced (--threads 1)"
+    if probe["backend"] == "torch":
+        assert opts["threads_chosen_by"] == "sweep", opts
+        assert str(opts["threads"]) in opts["thread_sweep"]
+        assert 0 < opts["sweep_s"] <= swept["compile_s"]
+    else:
+        why = {"tensorflow": "TensorFlow's thread pools", "jax": "XLA:CPU"}[probe["backend"]]
+        assert opts["threads_chosen_by"].startswith(f"fixed: {why}"), opts
+        assert "thread_sweep" not in opts
+    assert probe["default"]["options"]["threads_chosen_by"] == "forced (--threads 1)"
 
 
 def test_tunings_train_the_same_model(probe):

@@ -114,3 +114,47 @@ def test_shared_init_loads_the_numpy_weights(digits_data):
     trainer = tb.Trainer(run, digits_data, "cpu")
     expected = shared_weights(run.model_spec(), digits_data.input_shape, 5)["dense1"]["weight"]
     np.testing.assert_array_equal(trainer.net.dense1.weight.detach().numpy(), expected)
+
+
+def test_tuned_sweeps_threads_in_warm_up_and_keeps_the_choice(digits_data):
+    """`tuned` with no `threads`: the sweep runs inside warm_up (its time part of compile_s,
+    before the first epoch's clock), the chosen count trains every epoch, and the model is
+    the one a run forced to that count trains (warm_up restores what the sweep's steps
+    changed)."""
+    from dlbench.frameworks import threads
+
+    run = make_run({"model": "a-mlp", "dataset": "digits", "epochs": 2, "tuning": "tuned"})
+    trainer = tb.Trainer(run, digits_data, "cpu")
+    assert trainer.options["threads_chosen_by"] == "sweep" or threads.usable_cores() == 1
+    if threads.usable_cores() == 1:
+        pytest.skip("one CPU core: nothing to sweep")
+    compile_s = trainer.warm_up()
+    opts = dict(trainer.options)
+    chosen = opts["threads"]
+    assert set(opts["thread_sweep"]) == {str(c) for c in threads.candidates(threads.usable_cores())}
+    assert all(s > 0 for s in opts["thread_sweep"].values())
+    assert 0 < opts["sweep_s"] <= compile_s
+    assert torch.get_num_threads() == chosen
+    during = []
+    trainer.fit(lambda r: during.append((r, torch.get_num_threads())) or True)
+    assert [t for _, t in during] == [chosen, chosen]
+    assert trainer.options == opts  # fit sweeps nothing
+    _, forced = _fit(run.model_copy(update={"threads": chosen}), digits_data)
+    np.testing.assert_allclose(
+        [r.train_loss for r, _ in during], [r.train_loss for r in forced], rtol=1e-6
+    )
+
+
+def test_forced_threads_and_default_tuning_do_not_sweep(digits_data):
+    """`--threads N` is obeyed under `tuned`; `default` leaves torch's own count alone."""
+    run = make_run({"model": "a-mlp", "dataset": "digits", "epochs": 1, "tuning": "tuned", **ONE})
+    torch.set_num_threads(2)
+    trainer, _ = _fit(run, digits_data)
+    assert trainer.options["threads"] == 1 == torch.get_num_threads()
+    assert trainer.options["threads_chosen_by"] == "forced (--threads 1)"
+    assert "thread_sweep" not in trainer.options
+    torch.set_num_threads(1)  # what a run's process would have as torch's default
+    trainer, _ = _fit(run.model_copy(update={"threads": None, "tuning": "default"}), digits_data)
+    assert trainer.options["threads"] == 1 == torch.get_num_threads()
+    assert trainer.options["threads_chosen_by"] == "framework default"
+    assert "thread_sweep" not in trainer.options

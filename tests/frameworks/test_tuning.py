@@ -1,6 +1,8 @@
 """`default` and `tuned` train the same model in every installed framework: the same parameter
 count, and test accuracy within TOLERANCE of each other on scikit-learn's digits (torch's
-per-epoch losses are equal too: tests/frameworks/test_torch.py; Keras': test_keras.py).
+per-epoch losses are equal too: tests/frameworks/test_torch.py; Keras': test_keras.py). The
+third run, `tuned` with no `threads`, has its thread count chosen by the warm-up's sweep where
+the framework can change it (frameworks/threads.py): it trains the same model too.
 
 Each framework runs in a process of its own, with the runner's environment (Keras fixes its
 backend at import), and trains both tunings there, one after the other.
@@ -13,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from dlbench.frameworks import REGISTRY, missing_packages
+from dlbench.frameworks.threads import usable_cores
 from tests.conftest import script_json
 
 # Three epochs of a-mlp on ~1,400 digits reach about 95%; the tunings see the same batches, and
@@ -36,9 +39,10 @@ x, xt = normalize(ds.x_train, "scale"), normalize(ds.x_test, "scale")
 data = PreparedData(x, ds.y_train, x[:0], ds.y_train[:0], xt, ds.y_test, ds.num_classes,
                     ds.class_names)
 out = {}
-for tuning in ("default", "tuned"):
+for name, tuning, threads in (("default", "default", 1), ("tuned", "tuned", 1),
+                              ("swept", "tuned", None)):
     run = make_run({"model": "a-mlp", "dataset": "digits", "framework": framework,
-                    "epochs": 3, "threads": 1, "tuning": tuning, "seed": 3})
+                    "epochs": 3, "threads": threads, "tuning": tuning, "seed": 3})
     trainer = backend.Trainer(run, data, "cpu")
     trainer.warm_up()
     losses = []
@@ -48,7 +52,7 @@ for tuning in ("default", "tuned"):
     else:
         params = trainer.built.trainable_params
     acc = trainer.evaluate(data.x_test, data.y_test).acc
-    out[tuning] = {"params": int(params), "acc": acc, "losses": losses,
+    out[name] = {"params": int(params), "acc": acc, "losses": losses,
                    "options": {k: str(v) for k, v in trainer.options.items()}}
 print("TUNING-PROBE " + json.dumps(out))
 """
@@ -73,3 +77,18 @@ def test_default_and_tuned_train_the_same_model(probes, framework):
     assert default["acc"] > 0.9, default
     assert abs(default["acc"] - tuned["acc"]) <= TOLERANCE, (default["acc"], tuned["acc"])
     assert default["losses"][-1] < default["losses"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_threads_chosen_by_the_sweep_train_the_same_model(probes, framework):
+    """The sweep's steps are undone by warm-up's restore, and the count it keeps changes only
+    how sums are split between threads: torch's losses stay within 1e-5 of eager float32."""
+    default, swept = probes[framework]["default"], probes[framework]["swept"]
+    how = swept["options"]["threads_chosen_by"]
+    can_sweep = framework in ("torch", "keras-torch") and usable_cores() > 1
+    assert how == "sweep" if can_sweep else how.startswith("fixed: "), how
+    assert swept["params"] == default["params"]
+    assert abs(default["acc"] - swept["acc"]) <= TOLERANCE, (default["acc"], swept["acc"])
+    if framework == "torch":
+        assert swept["losses"] == pytest.approx(default["losses"], rel=1e-5)

@@ -46,7 +46,12 @@ def run_cmd(
     momentum: float = typer.Option(None, "--momentum", help="SGD momentum."),
     init: str = typer.Option(None, "--init", help="framework-default, xavier-normal, ..., shared."),
     seed: int = typer.Option(None, "--seed"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads (default: every core)."),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads (default: the framework's own; `tuned` torch and keras-torch on a "
+        "CPU time each count in warm-up and keep the fastest).",
+    ),
     tuning: str = typer.Option(
         None, "--tuning", help="default (as tutorials do it), tuned, or default,tuned for both."
     ),

@@ -87,6 +87,7 @@ def show_cmd(
     from rich.table import Table
 
     from dlbench.cli.console import make_console
+    from dlbench.frameworks.threads import describe as describe_threads
     from dlbench.report.columns import notes
     from dlbench.store.db import Store
 
@@ -106,6 +107,8 @@ def show_cmd(
         shown.add(key)
         measures.add_row(key, escape(_fmt(row[key], unit)))
     console.print(measures)
+    if threads := describe_threads(row["options"] or {}):
+        console.print(f"threads: {escape(threads)}")
 
     spec = dict(row.spec)
     layers = (spec.pop("model", None) or {}).get("layers", [])

@@ -91,7 +91,7 @@ class RunSpec(BaseModel):
     loss: Literal["auto", "crossentropy", "binary-crossentropy"] = "auto"  # auto: from the output
     init: str = "framework-default"  # or xavier-normal, he-normal, ..., shared
     seed: int = 0  # weights, dropout and batch order
-    threads: PositiveInt | None = None  # CPU threads; None: every core
+    threads: PositiveInt | None = None  # CPU threads; None: the framework's own, or swept
     val_fraction: float = Field(0.0, ge=0, lt=1)  # held out of the training set, fixed seed
     limit_train: PositiveInt | None = None  # first N training samples (quick runs)
     limit_test: PositiveInt | None = None  # first N test samples

@@ -44,6 +44,14 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
     return {"threads": used, "xla_cpu_threads": used, "cpu_affinity": used}
 
 
+# Why `tuned` cannot choose XLA:CPU's threads by measurement in the run's process.
+THREADS_FIXED: str | None = "XLA:CPU sizes its thread pool from the CPU affinity when JAX starts"
+
+
+def set_threads(count: int) -> None:
+    raise RuntimeError(THREADS_FIXED)
+
+
 def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:
     return True, "JAX always compiles with XLA"
 

@@ -48,6 +48,14 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
     return {"threads": intra, "tf_intra_op_threads": intra, "tf_inter_op_threads": inter}
 
 
+# Why `tuned` cannot choose TensorFlow's threads by measurement in the run's process.
+THREADS_FIXED: str | None = "TensorFlow's thread pools are sized when its runtime starts"
+
+
+def set_threads(count: int) -> None:
+    raise RuntimeError(THREADS_FIXED)
+
+
 def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:
     """XLA for `tuned` unless the model convolves on a CPU, where XLA:CPU's convolutions are
     slower than TensorFlow's oneDNN kernels while MLPs gain (docs/performance.md, "What

@@ -3,7 +3,6 @@ names; the trainer calls them without asking which backend it runs on."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
@@ -34,8 +33,18 @@ def versions() -> dict[str, str]:
 
 
 def apply_threads(threads: int | None) -> dict[str, Any]:
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    """`threads` CPU threads (None: torch's own count); return what it uses."""
+    if threads:
+        torch.set_num_threads(threads)
     return {"threads": torch.get_num_threads()}
+
+
+# None: torch can change its thread count at any time, so `tuned` sweeps it in warm-up.
+THREADS_FIXED: str | None = None
+
+
+def set_threads(count: int) -> None:
+    torch.set_num_threads(count)
 
 
 def tuned_jit(spec: ModelSpec, where: str) -> tuple[bool, str] | None:

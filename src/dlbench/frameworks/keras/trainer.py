@@ -13,7 +13,9 @@ docs/fairness.md, and every speed-relevant one in `Trainer.options`):
 - `default` tuning: Keras' defaults (`jit_compile="auto"`, `steps_per_execution=1`);
   `tuned`: `steps_per_execution` steps per call and XLA (`jit_compile=True`) where the
   backend's `tuned_jit` says it is faster (never on torch, where it means torch.compile and
-  where Keras refuses `steps_per_execution > 1`).
+  where Keras refuses `steps_per_execution > 1`); with no `threads` on a CPU, the thread count
+  timed at each candidate in warm-up where the backend can change it (keras-torch), and kept
+  as the backend starts it where it cannot (`THREADS_FIXED`: TensorFlow, XLA:CPU).
 The network outputs logits, as in frameworks/torch, and the loss takes them (see `Head`).
 Nothing here asks which backend it runs on: what differs is in `impl` (chosen.py).
 """
@@ -31,6 +33,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from dlbench.frameworks import threads
 from dlbench.frameworks.base import (
     EpochRecord,
     Evaluation,
@@ -169,9 +172,12 @@ class Trainer:
         check_backend(run.framework)
         self.run = run
         self.data = data
-        threads = impl.apply_threads(run.threads)  # before the backend's first computation
+        used = impl.apply_threads(run.threads)  # before the backend's first computation
         self.device = device
         self.keras_device = keras_device(device)
+        self.threads_chosen_by = threads.plan(
+            run.threads, run.tuning, self.keras_device == "cpu", impl.THREADS_FIXED
+        )
         # The dtype policy and TF32, before anything is built
         precision_options = precision.apply(run, device)
         keras.utils.set_random_seed(run.effective_seed)
@@ -204,7 +210,8 @@ class Trainer:
         self.resident = impl.resident((data.x_train, self.head.targets(data.y_train)), gpu)
         self.options: dict[str, Any] = {
             "keras_backend": BACKEND,
-            **threads,
+            **used,
+            "threads_chosen_by": self.threads_chosen_by,
             "tuning": run.tuning,
             "jit_compile": bool(self.model.jit_compile),
             "jit_compile_why": self.jit_reason,
@@ -268,8 +275,10 @@ class Trainer:
 
     def warm_up(self) -> float:
         """Trace and compile before the clock: one throw-away `fit` over a full batch and the
-        epoch's last, shorter one, then one `predict` of each evaluation shape; every weight,
-        optimizer slot and random-generator state is restored afterwards."""
+        epoch's last, shorter one, then one `predict` of each evaluation shape; then, where the
+        run's threads are chosen by measurement, the thread sweep over `train_on_batch` steps
+        (frameworks/threads.py; its time is part of compile_s, stored as `sweep_s`); every
+        weight, optimizer slot and random-generator state is restored afterwards."""
         n, bs = len(self.data.x_train), self.run.batch_size
         if n == 0:
             return 0.0  # a restored model (frameworks/restore.py) has no training data
@@ -293,6 +302,15 @@ class Trainer:
                 len(self.data.x_test) % EVAL_BATCH,
             } - {0}:
                 self.model.predict(self.data.x_test[:m], batch_size=EVAL_BATCH, verbose=0)
+            if self.threads_chosen_by == threads.SWEPT:
+                xb, yb = x[: sizes[0]], y[: sizes[0]]  # a full batch
+                found = threads.sweep(
+                    lambda: self.model.train_on_batch(xb, yb),
+                    threads.candidates(threads.usable_cores()),
+                    impl.set_threads,
+                    self._sync,
+                )
+                self.options.update(found.options())
         self.compile_s = self.clock.now() - start
         self._restore(state)
         self.model.reset_metrics()

@@ -7,15 +7,18 @@ Two tunings, both training the same model on the same batches:
   clock reads once per epoch, after a synchronise; Adam and SGD update with their fused
   kernels (`fused=True`: one kernel for every tensor, not a loop of small ops per tensor).
   Convolutional models train in channels-last memory format.
+  On a CPU, with no `threads` given, the thread count is chosen by timing the step at each
+  candidate count during warm-up (frameworks/threads.py); torch-compile keeps torch's count,
+  because Inductor specialises its CPU kernels for the count they were compiled with.
 - `default`: what the PyTorch tutorials write: a DataLoader over CPU tensors, each batch moved
-  to the device, `loss.item()` every step (a host sync per step on a GPU).
+  to the device, `loss.item()` every step (a host sync per step on a GPU); torch's own thread
+  count unless the run gives `threads`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlbench.frameworks import threads
 from dlbench.frameworks.base import (
     EpochRecord,
     Evaluation,
@@ -49,6 +53,9 @@ from dlbench.spec.layers import summarize
 from dlbench.spec.run import RunSpec
 
 WEIGHTS_SUFFIX = ".pt"  # a state_dict, read back with torch.load(weights_only=True)
+# Inductor's generated CPU loops are specialised for the thread count at compile time (unless
+# torch._inductor.config.cpp.dynamic_threads), so a sweep after compiling would not time them.
+COMPILED_THREADS_FIXED = "torch.compile's CPU kernels are specialised for one thread count"
 EVAL_BATCH = 1024  # evaluation has no gradients: a larger batch is faster and changes nothing
 STEP_REPORT_S = 0.5  # how often the step loop tells the progress bar where it is
 CLASSES_EVERY = 64  # tuned loop: steps whose logits are kept before reducing them to classes
@@ -61,8 +68,15 @@ class Trainer:
         self.run = run
         self.data = data
         self.device = torch_device(device)
-        threads = run.threads or os.cpu_count() or 1
-        torch.set_num_threads(threads)
+        self.compiled = run.framework == "torch-compile"
+        self.threads_chosen_by = threads.plan(
+            run.threads,
+            run.tuning,
+            self.device.type == "cpu",
+            COMPILED_THREADS_FIXED if self.compiled else None,
+        )
+        if run.threads:
+            torch.set_num_threads(run.threads)
         torch.manual_seed(run.effective_seed)
         self.spec = run.model_spec()
         self.net, out_act = build_module(self.spec, data.input_shape)
@@ -79,7 +93,6 @@ class Trainer:
         self.forward_net, self.scaler, precision_options = precision.for_run(
             run, self.net, self.device
         )
-        self.compiled = run.framework == "torch-compile"
         # Static shapes: warm_up compiles the full batch and the epoch's last, shorter one.
         self.step_net = (
             torch.compile(self.forward_net, dynamic=False) if self.compiled else self.forward_net
@@ -92,7 +105,8 @@ class Trainer:
         self.on_phase: Callable[[str], None] | None = None  # the worker's energy meter
         resident = run.tuning == "tuned"
         self.options = {
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(),  # the sweep's choice, once warm_up has run
+            "threads_chosen_by": self.threads_chosen_by,
             "tuning": run.tuning,
             "torch_compile": self.compiled,
             "data_on_device": run.tuning == "tuned",
@@ -148,15 +162,19 @@ class Trainer:
         """Everything a first step pays once, before the clock starts: one throw-away training
         step (forward, backward, optimizer) on a batch of each shape the epoch uses and one
         evaluation batch, as Keras' warm-up does. On a GPU that is cuBLAS/cuDNN start-up, lazy
-        kernel loading and (tuned) cuDNN's autotuning; with torch-compile, compilation. Every
-        weight, buffer, optimizer slot and random-generator state is restored afterwards, and
-        the device's peak memory is reset, so the run's peak is its own training's."""
+        kernel loading and (tuned) cuDNN's autotuning; with torch-compile, compilation. Then,
+        where the run's threads are chosen by measurement (`tuned` on a CPU), the thread sweep
+        (frameworks/threads.py), which keeps the fastest count for the run; its time is part
+        of compile_s and stored as `sweep_s`. Every weight, buffer, optimizer slot, loss-scaler
+        and random-generator state is restored afterwards, and the device's peak memory is
+        reset, so the run's peak is its own training's."""
         n, bs = len(self.data.x_train), self.run.batch_size
         if n == 0:
             return 0.0  # a restored model (frameworks/restore.py) has no training data
         sizes = {min(bs, n)} | ({n % bs} if n % bs else set())
         state = copy.deepcopy(self.net.state_dict())
         opt_state = copy.deepcopy(self.optimizer.state_dict())
+        scaler_state = self.scaler.state_dict() if self.scaler is not None else None
         rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         x = self._to_device(self.data.x_train[: max(sizes)])
@@ -168,10 +186,22 @@ class Trainer:
         eval_x = self.data.x_val if len(self.data.x_val) else self.data.x_test
         if len(eval_x):
             self._logits(eval_x[:EVAL_BATCH])
+        if self.threads_chosen_by == threads.SWEPT:
+            self.net.train()
+            full = min(bs, n)
+            found = threads.sweep(
+                lambda: self._step(x[:full], y[:full]),
+                threads.candidates(threads.usable_cores()),
+                torch.set_num_threads,
+                self._sync,
+            )
+            self.options.update(found.options())
         self.compile_s = self.clock.now() - start
         self.net.load_state_dict(state)
         self.optimizer.load_state_dict(opt_state)
         self.optimizer.zero_grad(set_to_none=True)
+        if scaler_state is not None:
+            self.scaler.load_state_dict(scaler_state)
         torch.set_rng_state(rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state(cuda_rng, self.device)
