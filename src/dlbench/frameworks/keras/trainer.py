@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -162,6 +163,21 @@ def _write(variables, values: list[np.ndarray]) -> None:
         v.assign(value)
 
 
+def set_seed(seed: int) -> None:
+    """What `keras.utils.set_random_seed` does, but with only this backend's own seed: Keras'
+    sets TensorFlow's whenever it is installed, importing it (seconds) into keras-jax and
+    keras-torch runs that never use it."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    impl.set_seed(seed)
+
+
 class Trainer:
     """Builds the Keras model for one run and trains, evaluates and predicts with it."""
 
@@ -174,7 +190,7 @@ class Trainer:
         self.keras_device = keras_device(device)
         # The dtype policy and TF32, before anything is built
         precision_options = precision.apply(run, device)
-        keras.utils.set_random_seed(run.effective_seed)
+        set_seed(run.effective_seed)
         self.spec = run.model_spec()
         out_units = summarize(self.spec, data.input_shape).output_units
         self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
