@@ -198,7 +198,9 @@ class Trainer:
         tuned_jit = impl.tuned_jit(self.spec, self.keras_device) if run.tuning == "tuned" else None
         tuned = tuned_jit is not None
         with self._on_device():
-            self.built = build_model(self.spec, data.input_shape)
+            self.built = build_model(
+                self.spec, data.input_shape, overwritten=run.init != "framework-default"
+            )
             self.model = self.built.model
             self.built.initialise(run)
             loss, metric = make_loss(self.head)
