@@ -81,3 +81,21 @@ def test_a_torch_run_imports_torch_and_nothing_it_does_not_use() -> None:
     modules = _run("torch")["modules"]
     assert "torch" in modules and "torch._dynamo" in modules  # imported with torch: import_s
     assert not set(modules) & {*NEVER, "tensorflow", "keras", "jax"}, modules
+
+
+PROBE = """
+import json, sys
+from dlbench.frameworks import adapter
+adapter("torch").devices()
+print(json.dumps("torch._dynamo" in sys.modules))
+"""
+
+
+@pytest.mark.torch
+def test_the_torch_device_probe_does_not_pay_for_what_only_a_run_needs() -> None:
+    # torch._dynamo is in the adapter's RUN_IMPORTS: the worker imports it, a probe does not.
+    if not has_module("torch"):
+        pytest.skip("torch is not installed")
+    proc = run_script(PROBE, framework="torch")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) is False

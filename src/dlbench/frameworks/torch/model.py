@@ -7,11 +7,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-
-# torch.optim's Optimizer imports torch._dynamo the first time one is made (its methods are
-# wrapped in torch._disable_dynamo): a second of importing that build_s would otherwise count.
-# Every run makes an optimizer, so it is imported with the framework, into import_s.
-import torch._dynamo  # noqa: F401
 from torch import nn
 
 from dlbench.frameworks.base import strip_output_activation
