@@ -27,10 +27,13 @@ fixture that does): `pytest -m "not slow"` is the inner loop. `keras`, `torch`, 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -50,6 +53,11 @@ FASHION_MISSING = f"real Fashion-MNIST is not at {FASHION} (apt-get install data
 
 # Tests never download: a dataset that is not on disk must fail with its message, at once.
 os.environ["DLBENCH_NO_DOWNLOAD"] = "1"
+# Decoded datasets (data/decoded.py) go to a folder of this session, never the user's cache;
+# the tests of the cache itself point it at their own tmp_path.
+if "DLBENCH_DECODED_CACHE" not in os.environ:
+    os.environ["DLBENCH_DECODED_CACHE"] = tempfile.mkdtemp(prefix="dlbench-decoded-")
+    atexit.register(shutil.rmtree, os.environ["DLBENCH_DECODED_CACHE"], ignore_errors=True)
 
 
 def has_module(name: str) -> bool:

@@ -223,3 +223,31 @@ def math_isfinite(x) -> bool:
     import math
 
     return x is not None and math.isfinite(x)
+
+
+OVERWRITTEN = r"""
+import json
+import numpy as np
+from dlbench.frameworks.keras.model import build_model
+from dlbench.spec.run import RunSpec
+
+same = {}
+for init in ("he-normal", "shared"):
+    run = RunSpec.model_validate({"model": "a-torch-cnn", "dataset": "fashion-mnist",
+                                  "framework": "keras-jax", "init": init})
+    built = [build_model(run.model_spec(), (1, 28, 28), overwritten=o) for o in (False, True)]
+    for b in built:
+        b.initialise(run)
+    a, b = (x.model.get_weights() for x in built)
+    same[init] = all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+print("SAME " + json.dumps(same))
+"""
+
+
+def test_kernels_keras_would_draw_then_lose_start_at_zero_to_the_same_weights():
+    # `overwritten` skips Keras' own Glorot draw (an XLA compilation each on JAX) when the
+    # run's initialiser replaces every kernel: the trained model must start identical.
+    if missing_packages("keras-jax"):
+        pytest.skip("keras-jax is not installed")
+    got = script_json(OVERWRITTEN, framework="keras-jax", marker="SAME ")
+    assert got == {"he-normal": True, "shared": True}

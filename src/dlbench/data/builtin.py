@@ -1,4 +1,8 @@
-"""Load the built-in datasets: find the files (or download them), read them, check them."""
+"""Load the built-in datasets: find the files (or download them), read them, check them.
+
+A full read of a dataset's files is kept decoded in the cache of decoded.py; a later load of
+the same files (same SHA-256) maps that instead of decoding again.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlbench.data import cifar, idx
+from dlbench.data import cifar, decoded, idx
 from dlbench.data.catalog import BUILTINS, BuiltIn
 from dlbench.data.dataset import Dataset
 from dlbench.data.download import download_builtin
@@ -64,7 +68,7 @@ def _idx_pair(
             f"{repair_hint(b, labels_path)}"
         )
     _check_identity(b, labels_path, 0 if prefix == "train" else 1, y)
-    return x.reshape(*x.shape, c), y.astype(np.int64)
+    return x.reshape(*x.shape, c), y
 
 
 def _check_identity(b: BuiltIn, labels_path: Path, split: int, y: np.ndarray) -> None:
@@ -88,8 +92,17 @@ def load_idx(
     b: BuiltIn, data_dir: Path | None, limit_train: int | None, limit_test: int | None
 ) -> Dataset:
     folder = resolve(b, data_dir)
-    x_train, y_train = _idx_pair(b, folder, "train", b.n_train, limit_train)
-    x_test, y_test = _idx_pair(b, folder, "t10k", b.n_test, limit_test)
+    sources = [file_in(folder, f) for f in b.files]
+
+    def decode(limit_train: int | None, limit_test: int | None) -> decoded.Arrays:
+        return (
+            *_idx_pair(b, folder, "train", b.n_train, limit_train),
+            *_idx_pair(b, folder, "t10k", b.n_test, limit_test),
+        )
+
+    x_train, y_train, x_test, y_test = decoded.load(
+        b.name, [p for p in sources if p is not None], decode, limit_train, limit_test
+    )
     return Dataset(b.name, x_train, y_train, x_test, y_test, b.class_names, str(folder), False)
 
 
@@ -99,11 +112,22 @@ def load_cifar10(
     folder = resolve(b, data_dir)
     train_paths = [folder / f for f in b.files if f.startswith("data_batch_")]
     test_path = folder / "test_batch.bin"
-    x_train, y_train = cifar.read_batches(
-        train_paths, limit=limit_train, dataset=b.name, repair=repair_hint(b, train_paths[0])
-    )
-    x_test, y_test = cifar.read_batches(
-        [test_path], limit=limit_test, dataset=b.name, repair=repair_hint(b, test_path)
+
+    def decode(limit_train: int | None, limit_test: int | None) -> decoded.Arrays:
+        return (
+            *cifar.read_batches(
+                train_paths,
+                limit=limit_train,
+                dataset=b.name,
+                repair=repair_hint(b, train_paths[0]),
+            ),
+            *cifar.read_batches(
+                [test_path], limit=limit_test, dataset=b.name, repair=repair_hint(b, test_path)
+            ),
+        )
+
+    x_train, y_train, x_test, y_test = decoded.load(
+        b.name, [*train_paths, test_path], decode, limit_train, limit_test
     )
     names = cifar.read_class_names(folder / "batches.meta.txt", b.class_names)
     return Dataset(b.name, x_train, y_train, x_test, y_test, names, str(folder), False)

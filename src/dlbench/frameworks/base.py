@@ -117,6 +117,9 @@ class Adapter(Protocol):
     """An adapter package, as `frameworks.adapter(name)` returns it."""
 
     WEIGHTS_SUFFIX: str  # what `Trainer.save` writes: the artifacts' weights file ends so
+    # Modules a run imports beyond the adapter's own (on first use, inside building or
+    # training): the worker imports them with the adapter, so import_s holds them, not build_s.
+    RUN_IMPORTS: tuple[str, ...]
     Trainer: type[Trainer]
 
     def devices(self) -> list[DeviceInfo]:

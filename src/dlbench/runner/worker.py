@@ -8,6 +8,7 @@ prints on stdout or stderr cannot corrupt them. Every failure becomes a result w
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -110,6 +111,8 @@ def run_job(job: dict[str, Any], events: Events) -> RunRecord:
     try:
         t0 = time.perf_counter()
         backend = adapter(run.framework)
+        for module in backend.RUN_IMPORTS:
+            importlib.import_module(module)
         result.import_s = time.perf_counter() - t0
         result.versions = backend.versions()
 

@@ -24,10 +24,13 @@ from dlbench.frameworks.keras.chosen import (
 from dlbench.frameworks.keras.model import Built, build_model, make_optimizer
 from dlbench.frameworks.keras.trainer import EVAL_BATCH, WEIGHTS_SUFFIX, Trainer
 
+RUN_IMPORTS: tuple[str, ...] = ()  # Keras imports what its backend needs at its own import
+
 __all__ = [
     "BACKEND",
     "EVAL_BATCH",
     "FRAMEWORK",
+    "RUN_IMPORTS",
     "WEIGHTS_SUFFIX",
     "Built",
     "Trainer",

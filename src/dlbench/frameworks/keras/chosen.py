@@ -7,14 +7,41 @@ holds everything that differs between backends under the same names.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+from collections.abc import Iterator
 
-import keras
+# Keras imports these at its own import when they are installed, for what a run never uses:
+# matplotlib (plot_image_gallery), pandas (DataFrame inputs), scikit-learn (its wrappers) and,
+# on the other backends, JAX (a shim for orbax checkpoints). Every one of those imports is
+# guarded by `except ImportError`, so hiding them while Keras imports saves seconds per run
+# (tests/frameworks/test_child_imports.py holds Keras to that); they stay importable after.
+NOT_FOR_A_RUN = ("matplotlib", "pandas", "sklearn")
 
-from dlbench.errors import UserError
-from dlbench.frameworks import entry
-from dlbench.frameworks.base import DeviceInfo, DeviceUnavailable
-from dlbench.measure.fingerprint import cpu_model
+
+@contextlib.contextmanager
+def _hidden(names: tuple[str, ...]) -> Iterator[None]:
+    hide = [n for n in names if n not in sys.modules]
+    for n in hide:
+        sys.modules[n] = None  # type: ignore[assignment]  # `import n` raises ImportError
+    try:
+        yield
+    finally:
+        for n in hide:
+            if sys.modules.get(n, 0) is None:
+                del sys.modules[n]
+
+
+_named = os.environ.get("KERAS_BACKEND", "")
+with _hidden(NOT_FOR_A_RUN + (("jax",) if _named in ("tensorflow", "torch") else ())):
+    import keras
+
+from dlbench.errors import UserError  # noqa: E402
+from dlbench.frameworks import entry  # noqa: E402
+from dlbench.frameworks.base import DeviceInfo, DeviceUnavailable  # noqa: E402
+from dlbench.measure.fingerprint import cpu_model  # noqa: E402
 
 BACKEND = keras.backend.backend()  # tensorflow, jax or torch: fixed for this process
 impl = importlib.import_module(f"dlbench.frameworks.keras.{BACKEND}")

@@ -113,3 +113,9 @@ def set_tf32(on: bool) -> dict[str, Any]:
     framework (docs/fairness.md). On a CPU both compute in float32."""
     jax.config.update("jax_default_matmul_precision", "tensorfloat32" if on else "float32")
     return {"tf32": on, "jax_default_matmul_precision": jax.config.jax_default_matmul_precision}
+
+
+def set_seed(seed: int) -> None:
+    """The backend's own global seed (trainer.set_seed sets Python's, NumPy's and Keras')."""
+    # JAX has no global seed: Keras draws its keys from its own seed generator.
+    del seed

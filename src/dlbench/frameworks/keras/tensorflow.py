@@ -107,3 +107,8 @@ def set_tf32(on: bool) -> dict[str, Any]:
     Ampere and later GPUs); off: IEEE float32, as in every framework (docs/fairness.md)."""
     tf.config.experimental.enable_tensor_float_32_execution(on)
     return {"tf32": tf.config.experimental.tensor_float_32_execution_enabled()}
+
+
+def set_seed(seed: int) -> None:
+    """The backend's own global seed (trainer.set_seed sets Python's, NumPy's and Keras')."""
+    tf.random.set_seed(seed)

@@ -98,3 +98,8 @@ def set_tf32(on: bool) -> dict[str, Any]:
     from dlbench.frameworks.torch.precision import set_tf32 as torch_set_tf32
 
     return {"tf32": on, **torch_set_tf32(on)}
+
+
+def set_seed(seed: int) -> None:
+    """The backend's own global seed (trainer.set_seed sets Python's, NumPy's and Keras')."""
+    torch.manual_seed(seed)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -165,6 +166,21 @@ def _write(variables, values: list[np.ndarray]) -> None:
         v.assign(value)
 
 
+def set_seed(seed: int) -> None:
+    """What `keras.utils.set_random_seed` does, but with only this backend's own seed: Keras'
+    sets TensorFlow's whenever it is installed, importing it (seconds) into keras-jax and
+    keras-torch runs that never use it."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    impl.set_seed(seed)
+
+
 class Trainer:
     """Builds the Keras model for one run and trains, evaluates and predicts with it."""
 
@@ -180,7 +196,7 @@ class Trainer:
         )
         # The dtype policy and TF32, before anything is built
         precision_options = precision.apply(run, device)
-        keras.utils.set_random_seed(run.effective_seed)
+        set_seed(run.effective_seed)
         self.spec = run.model_spec()
         out_units = summarize(self.spec, data.input_shape).output_units
         self.head = head_for(self.spec, run.loss, out_units, data.num_classes)
@@ -188,7 +204,9 @@ class Trainer:
         tuned_jit = impl.tuned_jit(self.spec, self.keras_device) if run.tuning == "tuned" else None
         tuned = tuned_jit is not None
         with self._on_device():
-            self.built = build_model(self.spec, data.input_shape)
+            self.built = build_model(
+                self.spec, data.input_shape, overwritten=run.init != "framework-default"
+            )
             self.model = self.built.model
             self.built.initialise(run)
             loss, metric = make_loss(self.head)
