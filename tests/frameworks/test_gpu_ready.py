@@ -43,7 +43,11 @@ def test_torch_warm_up_is_a_restored_throw_away_step_per_shape(torch_trainer):
     trainer._reset_peak = lambda: calls.append("reset peak") or reset()
     assert trainer.warm_up() > 0
     n = len(trainer.data.x_train)  # 1,338: a full batch of 500 and the epoch's last 338
-    assert calls == [f"step {n % 500}", "step 500", "eval 100", "reset peak"]
+    assert calls[:3] == [f"step {n % 500}", "step 500", "eval 100"]
+    # then the thread sweep's steps (tuned on a CPU, no --threads), full batches, all before
+    # the restore below and the peak's reset
+    assert trainer.options["threads_chosen_by"] == "sweep"
+    assert set(calls[3:-1]) == {"step 500"} and calls[-1] == "reset peak"
     after = trainer.net.state_dict()
     assert all(torch.equal(weights[k], after[k]) for k in weights)
     assert trainer.optimizer.state_dict()["state"] == {}  # Adam's slots as before

@@ -237,7 +237,8 @@ def test_node_lost_mid_run_is_a_failed_result_and_resume_runs_it(cluster, tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_outstanding_runs_and_writes_nothing_half(cluster, tmp_path):
     db = tmp_path / "i.sqlite"
-    args = [*RUN, "--address", cluster.address, "--repeats", "4", "--epochs", "3", "--db", str(db)]
+    # long enough that the interrupt, however late a busy machine delivers it, finds runs left
+    args = [*RUN, "--address", cluster.address, "--repeats", "8", "--epochs", "5", "--db", str(db)]
     proc = _start(args, tmp_path)
     try:
         _wait_for_a_run(cluster)

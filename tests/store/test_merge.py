@@ -115,8 +115,8 @@ def test_merge_both_ways_keeps_fingerprints_and_a_remerge_adds_nothing(machines,
     for db in (a, b):
         rows = _runs(db)
         assert len(rows) == 2
-        prints = sorted(json.loads(r["fingerprint_json"])["cpu"] for r in rows)
-        assert prints[0] == "Colab CPU 9000" and prints[1] != prints[0]
+        prints = [json.loads(r["fingerprint_json"])["cpu"] for r in rows]
+        assert "Colab CPU 9000" in prints and len(set(prints)) == 2  # each run keeps its own
         assert all(r["epochs"] == 1 for r in rows)
     merged = next(r for r in _runs(a) if r["id"] == 2)
     source = before_b[0]
