@@ -221,3 +221,12 @@ def script_json(code: str, *args: str, marker: str, **kwargs) -> dict:
         what = kwargs.get("framework") or "the script"
         raise AssertionError(f"{what} gave no {marker.strip()} line ({proc.returncode}):\n{tail}")
     return json.loads(lines[-1][len(marker) :])
+
+
+def sigint_as_in_a_terminal() -> None:
+    """preexec_fn for a child a test interrupts with SIGINT: a job started in the background
+    (`cmd &` without job control, as CI scripts and nohup do) ignores SIGINT, and its children
+    inherit that; give the child the default disposition a terminal's foreground job has."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FASHION, FASHION_MISSING, HAS_FASHION, needs_torch, run_script
+from tests.conftest import (
+    FASHION,
+    FASHION_MISSING,
+    HAS_FASHION,
+    needs_torch,
+    run_script,
+    sigint_as_in_a_terminal,
+)
 
 pytestmark = needs_torch
 
@@ -349,9 +356,7 @@ def test_ctrl_c_says_what_was_stored_and_how_to_finish(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        # A job started in the background ignores SIGINT, and its children inherit that: give
-        # the CLI the default disposition a terminal's foreground job has.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=sigint_as_in_a_terminal,
     )
     deadline = time.monotonic() + 240
     workers: set[int] = set()

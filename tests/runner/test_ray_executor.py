@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import has_module, needs_torch
+from tests.conftest import has_module, needs_torch, sigint_as_in_a_terminal
 
 pytestmark = [
     needs_torch,
@@ -67,6 +67,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_in_a_terminal,  # the Ctrl-C test interrupts it
     )
 
 
@@ -237,8 +238,7 @@ def test_node_lost_mid_run_is_a_failed_result_and_resume_runs_it(cluster, tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_outstanding_runs_and_writes_nothing_half(cluster, tmp_path):
     db = tmp_path / "i.sqlite"
-    # long enough that the interrupt, however late a busy machine delivers it, finds runs left
-    args = [*RUN, "--address", cluster.address, "--repeats", "8", "--epochs", "5", "--db", str(db)]
+    args = [*RUN, "--address", cluster.address, "--repeats", "4", "--epochs", "3", "--db", str(db)]
     proc = _start(args, tmp_path)
     try:
         _wait_for_a_run(cluster)
