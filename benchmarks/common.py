@@ -96,9 +96,10 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def load_note(loads: list[float]) -> str:
-    """The machine's state while the benchmark ran: quiet, or busy with other work."""
-    other = other_load_pct()
+def load_note(loads: list[float], other: float | None = None) -> str:
+    """The machine's state while the benchmark ran: quiet, or busy with other work; `other`:
+    the stored figure of a run being rendered again, else this benchmark's own meter."""
+    other = other_load_pct() if other is None else other
     worst = max(loads) if loads else 0.0
     text = (
         f"Load average (1 min) during the runs: {min(loads):.2f} to {worst:.2f} (the "

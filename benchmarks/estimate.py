@@ -99,8 +99,13 @@ def per_run(presets: list[str], frameworks: list[str], db: Path, work: Path) -> 
                 run = make_run(spec)
                 (p,) = predict_runs([run], db)  # before the run, from the probes only
                 before = load()
-                out = execute([run], work / "runs.sqlite", save=False, predictions={run.run_id: p})
-                row = out.results[0]
+                out = execute(
+                    [run],
+                    work / "runs.sqlite",
+                    save=False,
+                    predict=lambda checked, p=p: {r.run_id: p for r in checked},
+                )
+                row = out.results[0].columns()
                 measured = row.get("steady_epoch_s")
                 rows.append(
                     {
@@ -141,7 +146,9 @@ def suites(db: Path, work: Path) -> list[dict]:
             runs,
             work / f"suite-{len(out)}.sqlite",
             save=False,
-            predictions={r.run_id: p for r, p in zip(runs, predictions, strict=True)},
+            predict=lambda checked, by_id=dict(zip([r.run_id for r in runs], predictions, strict=True)): (
+                by_id
+            ),
         )
         measured = time.perf_counter() - t0
         out.append(
