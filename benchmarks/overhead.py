@@ -135,7 +135,7 @@ def main() -> None:
                 median(pooled["dlbench"]),
                 median(pooled["dlbench"]) / median(pooled["hand"]),
                 ", ".join(f"{r:.3f}" for r in ratios),
-                ratio,
+                f"{ratio:.3f}",  # three places: the target is 1.02
                 "met" if ratio <= TARGET else "not met",
             ]
         )
