@@ -28,6 +28,27 @@ def test_digits(digits_images) -> None:
     assert path is not None and path.name == "digits.csv.gz" and "scikit-learn" in why
 
 
+def test_digits_are_scikit_learns_without_importing_it(digits_images) -> None:
+    """digits is read from scikit-learn's bundled file, not through `sklearn.datasets` (1.4 s
+    of every run's start): every image and label as `load_digits` gives them."""
+    from tests.conftest import run_script
+
+    images, labels = digits_images
+    d = load_dataset("digits")
+    x = np.concatenate([d.x_train, d.x_test])[..., 0]
+    y = np.concatenate([d.y_train, d.y_test])
+    # the split reorders them: compare both in one order, by pixels then label
+    order = np.lexsort(np.vstack([y, x.reshape(len(x), -1).T]))
+    ref = np.lexsort(np.vstack([labels, images.reshape(len(images), -1).T]))
+    np.testing.assert_array_equal(x[order], images[ref])
+    np.testing.assert_array_equal(y[order], labels[ref])
+    proc = run_script(
+        "import sys; from dlbench.data import load_dataset; load_dataset('digits'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
 def test_synthetic_shapes_and_flags() -> None:
     d = load_dataset("synthetic:3x16x12:500")
     assert d.x_train.shape == (500, 16, 12, 3) and d.x_test.shape == (100, 16, 12, 3)
