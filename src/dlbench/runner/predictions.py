@@ -1,10 +1,12 @@
-"""A stored model's predictions, in a process of its own, for the report.
+"""Stored models' predictions, in a process of their own, for the report.
 
-`python -m dlbench.runner.predictions` with a JSON job on stdin ({db, run, data_dir, n})
-rebuilds the run's model (frameworks/restore.py), predicts the first `n` test images of its
-dataset and writes their class probabilities on one marked line (dlbench/child.py). The report,
-which imports no framework, starts it by name (report/sections/models.py); a Keras run gets a fresh
-process with its own backend, whatever the parent has imported.
+`python -m dlbench.runner.predictions` with a JSON job on stdin ({db, runs, data_dir, n})
+rebuilds each run's model (frameworks/restore.py), predicts the first `n` test images of its
+dataset and writes, on one marked line (dlbench/child.py), each run's class probabilities or
+why it has none. The report, which imports no framework, starts it by name
+(report/sections/models.py), one process for the runs of one framework: a framework is
+imported once for all of them, and a Keras run gets a process with its own backend, whatever
+the parent has imported.
 """
 
 from __future__ import annotations
@@ -15,31 +17,40 @@ from pathlib import Path
 from typing import Any
 
 
-def predictions(job: dict[str, Any]) -> dict[str, Any]:
+def predictions(db: Path, run: int, data_dir: Path | None, n: int) -> dict[str, Any]:
     from dlbench.data import load_dataset
     from dlbench.frameworks.restore import restore
     from dlbench.store.artifacts import find_run
 
-    db = Path(job["db"])
-    data_dir = Path(job["data_dir"]) if job.get("data_dir") else None
-    row = find_run(db, job["run"])
+    row = find_run(db, run)
     model = restore(row, db, data_dir=data_dir)
-    ds = load_dataset(row["dataset"], data_dir, limit_train=0, limit_test=job["n"])
+    ds = load_dataset(row["dataset"], data_dir, limit_train=0, limit_test=n)
     probs = model.predict(model.prepare(ds.x_test))
     return {"probs": probs.tolist(), "class_names": list(model.class_names)}
 
 
-def main() -> None:
-    from dlbench.child import send
+def predict_each(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Run id (as a string, JSON's keys) -> its predictions, or {"error": why}: one run that
+    cannot be rebuilt never stops the others."""
     from dlbench.errors import UserError
 
-    job = json.loads(sys.stdin.read())
-    try:
-        send(predictions(job))
-    except UserError as exc:
-        send({"error": str(exc)})
-    except Exception as exc:  # noqa: BLE001 - the report says why its grid is missing
-        send({"error": f"{type(exc).__name__}: {exc}"})
+    db = Path(job["db"])
+    data_dir = Path(job["data_dir"]) if job.get("data_dir") else None
+    out: dict[str, dict[str, Any]] = {}
+    for run in job["runs"]:
+        try:
+            out[str(run)] = predictions(db, int(run), data_dir, job["n"])
+        except UserError as exc:
+            out[str(run)] = {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - the report says why its grid is missing
+            out[str(run)] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+def main() -> None:
+    from dlbench.child import send
+
+    send({"runs": predict_each(json.loads(sys.stdin.read()))})
 
 
 if __name__ == "__main__":

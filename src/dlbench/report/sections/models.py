@@ -2,15 +2,16 @@
 other datasets from their artifacts folders), sample predictions and feature maps.
 
 The sample-prediction grid needs a model: the best run with saved weights of each dataset is
-rebuilt in a child process (runner/predictions.py), at most MAX_SAMPLE_GRIDS of them, so the
-report's own process never imports a framework; without weights, a framework or the dataset,
-the section says why it is empty.
+rebuilt in a child process (runner/predictions.py, one per framework), at most MAX_SAMPLE_GRIDS
+of them, so the report's own process never imports a framework; without weights, a framework
+or the dataset, the section says why it is empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dlbench.errors import UserError
 from dlbench.report.page import (
@@ -118,42 +119,77 @@ def samples_section(
         f"The first {SAMPLE_GRID_N} test images of each dataset, predicted by its most accurate "
         "run with saved weights: true class, predicted class and probability; wrong in red."
     )
-    out = []
-    for ds in datasets[:MAX_SAMPLE_GRIDS]:
-        best = sorted(
-            (r for r in candidates if dataset_name(r) == ds), key=lambda r: -r["test_acc"]
-        )
-        why = ""
-        for r in best[:3]:  # another run may rebuild where the best cannot (weights gone)
+    # Each dataset's best three runs, tried in turn (another may rebuild where the best cannot:
+    # weights gone); each round predicts with one process per framework.
+    tries = {
+        ds: sorted((r for r in candidates if dataset_name(r) == ds), key=lambda r: -r["test_acc"])[
+            :3
+        ]
+        for ds in datasets[:MAX_SAMPLE_GRIDS]
+    }
+    grids: dict[str, tuple[RunRow, Any]] = {}
+    why: dict[str, str] = {}
+    for k in range(3):
+        this_round = {
+            ds: runs[k] for ds, runs in tries.items() if ds not in grids and k < len(runs)
+        }
+        got = _predicted(list(this_round.values()), db, data_dir)
+        for ds, r in this_round.items():
             try:
-                fig = _sample_grid(r, db, data_dir)
+                grids[ds] = (r, _sample_grid(r, got[r.id], data_dir))
             except Exception as exc:  # noqa: BLE001 - one grid never sinks the whole report
                 text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-                why = f"run {r.id}: {text}"
-                continue
+                why[ds] = f"run {r.id}: {text}"
+    out = []
+    for ds in tries:
+        if ds in grids:
+            r, fig = grids[ds]
             title = f"{ds}: predictions of run {r.id}"
             out.append(figs.add(fig, f"samples-{slug(ds)}", title, wide=True))
-            break
         else:
-            s.note(f"{ds}: no grid ({why})")
+            s.note(f"{ds}: no grid ({why.get(ds, '')})")
     s.figures(out)
     return s
 
 
-def _sample_grid(r: RunRow, db: Path, data_dir: Path | None):
-    """Run r's predictions of the first test images, drawn; its model predicts in a process of
-    its own (runner/predictions.py), as a run trains in one. UserError: why there is none."""
+def _predicted(rows: list[RunRow], db: Path, data_dir: Path | None) -> dict[int, dict]:
+    """Each run's predictions of the first test images, or {"error": why}: its model predicts
+    in a process of its own (runner/predictions.py), one process per framework, as a run
+    trains in one."""
+    from dlbench.child import received, run_python
+
+    by_framework: dict[str, list[RunRow]] = {}
+    for r in rows:
+        by_framework.setdefault(r["framework"], []).append(r)
+    out: dict[int, dict] = {}
+    for runs in by_framework.values():
+        job = {
+            "db": str(db),
+            "runs": [r.id for r in runs],
+            "n": SAMPLE_GRID_N,
+            "data_dir": data_dir and str(data_dir),
+        }
+        stdout, error = run_python(
+            ["-m", "dlbench.runner.predictions"], None, SAMPLE_TIMEOUT_S, job
+        )
+        got = received(stdout)
+        for r in runs:
+            if got is None:
+                out[r.id] = {"error": f"its models' process {error or 'said nothing'}"}
+            else:
+                out[r.id] = got["runs"].get(str(r.id), {"error": "its models' process skipped it"})
+    return out
+
+
+def _sample_grid(r: RunRow, got: dict, data_dir: Path | None):
+    """Run r's predictions of the first test images, drawn. UserError: why there is none."""
     import numpy as np
 
-    from dlbench.child import received, run_python
     from dlbench.data import load_dataset
     from dlbench.report.figures import sample_grid_figure
 
-    job = {"db": str(db), "run": r.id, "n": SAMPLE_GRID_N, "data_dir": data_dir and str(data_dir)}
-    stdout, error = run_python(["-m", "dlbench.runner.predictions"], None, SAMPLE_TIMEOUT_S, job)
-    got = received(stdout)
-    if got is None or "error" in got:
-        raise UserError(got["error"] if got else f"its model's process {error or 'said nothing'}")
+    if "error" in got:
+        raise UserError(got["error"])
     probs = np.asarray(got["probs"])
     ds = load_dataset(r["dataset"], data_dir, limit_train=0, limit_test=SAMPLE_GRID_N)
     pred = probs.argmax(axis=1)
