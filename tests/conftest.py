@@ -13,7 +13,8 @@ Databases
                                    (tests/report/helpers.make_db; golden files come from it).
     trained_db                     fixture (session, slow): one `dlbench run` of a small suite,
                                    trained once for the whole session (TrainedDb: path, folder
-                                   dataset, run ids). Read it; copy it before writing to it.
+                                   dataset, run ids), shared by the xdist workers. Read it.
+    writable_copy                  a copy of it (and its artifacts) for a test that writes.
 
 Processes
     cli                      fixture: `python -m dlbench ARGS` in tmp_path (CompletedProcess).
@@ -145,12 +146,50 @@ class TrainedDb(NamedTuple):
 @pytest.fixture(scope="session")
 def trained_db(tmp_path_factory) -> TrainedDb:
     """digits (a-mlp), the hostile folder (a three-class MLP) and, when Fashion-MNIST is
-    installed, a-mlp on 3,000 images and b-cnn-20k on 500: one `dlbench run`, once a session."""
+    installed, a-mlp on 3,000 images and b-cnn-20k on 500: one `dlbench run`, once a session.
+    Under pytest-xdist the workers share it: the first to need it trains it under a file lock
+    in the folder above their own temporary folders, the others wait and read it."""
     pytest.importorskip("torch")
+    from filelock import FileLock
+
     from tests.report.helpers import run_ids, train_db
 
-    db, folder = train_db(tmp_path_factory.mktemp("trained"), fashion=HAS_FASHION)
-    return TrainedDb(db, folder, run_ids(db))
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        root = tmp_path_factory.mktemp("trained")
+        db, folder = train_db(root, fashion=HAS_FASHION)
+        return TrainedDb(db, folder, run_ids(db))
+    shared = tmp_path_factory.getbasetemp().parent  # one per session, above every worker's
+    root, done = shared / "trained", shared / "trained.json"
+    with FileLock(str(shared / "trained.lock")):
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)  # a worker that failed to train left it
+            root.mkdir()
+            db, folder = train_db(root, fashion=HAS_FASHION)
+            done.write_text(json.dumps({"db": str(db), "folder": str(folder)}))
+    paths = json.loads(done.read_text())
+    return TrainedDb(Path(paths["db"]), Path(paths["folder"]), run_ids(Path(paths["db"])))
+
+
+def writable_copy(trained: TrainedDb, dest: Path) -> Path:
+    """A copy of the trained database and its artifacts folder in `dest`, for a test that
+    writes (evaluations, feature maps): its runs' weights point into the copy, so what the test
+    writes never reaches the database the other tests (and workers) read."""
+    import sqlite3
+
+    from dlbench.store.artifacts import artifacts_root
+
+    db = dest / trained.path.name
+    shutil.copy2(trained.path, db)
+    old, new = artifacts_root(trained.path), artifacts_root(db)
+    if old.is_dir():
+        shutil.copytree(old, new)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "UPDATE runs SET weights_path = replace(weights_path, ?, ?)", (str(old), str(new))
+        )
+    conn.close()
+    return db
 
 
 # -- processes ---------------------------------------------------------------------------------

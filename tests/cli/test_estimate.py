@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlbench.store.db import Store
 from tests.conftest import needs_torch
 from tests.runner.estimate_helpers import store_probes
@@ -32,6 +34,7 @@ def test_estimate_answers_for_a_suite_from_the_probes(cli, tmp_path):
 
 
 @needs_torch
+@pytest.mark.slow  # trains in a child process
 def test_run_prints_and_stores_its_prediction(cli, tmp_path):
     with Store(tmp_path / "db.sqlite") as store:
         store_probes(store)
@@ -47,6 +50,7 @@ def test_run_prints_and_stores_its_prediction(cli, tmp_path):
 
 
 @needs_torch
+@pytest.mark.slow  # trains in a child process
 def test_run_without_probes_goes_ahead_unpredicted(cli, tmp_path):
     args = ["--model", "a-mlp", "--dataset", "digits", "--epochs", "1", "--framework", "torch"]
     out = cli("run", *args, "--device", "cpu", "--no-save", "--db", "db.sqlite")

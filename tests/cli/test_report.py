@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import needs_fashion, needs_torch
+from tests.conftest import needs_fashion, needs_torch, writable_copy
 from tests.report.helpers import FOLDER_CLASSES, invoke, make_db, pattern_image
 
 pytestmark = [needs_torch, pytest.mark.slow]  # the database is trained in a child process
 
 
 @pytest.fixture(scope="module")
-def db(trained_db):
-    return trained_db.path
+def db(trained_db, tmp_path_factory):
+    """A copy: these tests write evaluations and feature maps beside it."""
+    return writable_copy(trained_db, tmp_path_factory.mktemp("report-db"))
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ output layer and the loss in float32, trains, and float32 runs are what they wer
 
 torch is checked in this process with a TorchDispatchMode that records every matrix product
 and convolution of one training step. Keras fixes its backend at import, so each backend is
-checked in a process of its own (the runner's environment): the hidden layers' outputs, the
+checked in a process of its own (the runner's environment), float32 then bf16-mixed: the hidden layers' outputs, the
 logits and the loss of a bf16-mixed model, and the products the backend's traced train step
 holds (JAX: the jaxpr's dot_general and conv operands; TensorFlow: the graph's MatMul and
 Conv2D ops; torch: the dispatched aten ops).
@@ -145,88 +145,93 @@ from dlbench.frameworks import keras as kb
 from dlbench.frameworks.base import PreparedData
 from dlbench.spec import make_run
 
-run = make_run(json.loads(sys.argv[1]))
-ds = load_dataset("digits", limit_train=256, limit_test=64)
-x, xt = normalize(ds.x_train, "scale"), normalize(ds.x_test, "scale")
-data = PreparedData(x, ds.y_train, x[:0], ds.y_train[:0], xt, ds.y_test, 10, ds.class_names)
-trainer = kb.Trainer(run, data, "cpu")
-model = trainer.model
-out = {"options": {k: v for k, v in trainer.options.items() if isinstance(v, (str, bool, int))}}
-out["policies"] = {layer.name: layer.dtype_policy.name for layer in model.layers}
-out["variables"] = sorted({str(v.dtype) for v in model.trainable_variables})
-# every layer's output on a batch: the activations' dtypes
-probe = keras.Model(model.inputs, [layer.output for layer in model.layers])
-outs = probe(xt[:8])
-out["activations"] = {l.name: keras.backend.standardize_dtype(o.dtype) for l, o in zip(model.layers, outs)}
-logits = model(xt[:8])
-loss = model.loss(ds.y_test[:8].astype("int64"), logits)
-out["loss"] = keras.backend.standardize_dtype(loss.dtype)
+def probe(run):
+    ds = load_dataset("digits", limit_train=256, limit_test=64)
+    x, xt = normalize(ds.x_train, "scale"), normalize(ds.x_test, "scale")
+    data = PreparedData(x, ds.y_train, x[:0], ds.y_train[:0], xt, ds.y_test, 10, ds.class_names)
+    trainer = kb.Trainer(run, data, "cpu")
+    model = trainer.model
+    out = {"options": {k: v for k, v in trainer.options.items() if isinstance(v, (str, bool, int))}}
+    out["policies"] = {layer.name: layer.dtype_policy.name for layer in model.layers}
+    out["variables"] = sorted({str(v.dtype) for v in model.trainable_variables})
+    # every layer's output on a batch: the activations' dtypes
+    taps = keras.Model(model.inputs, [layer.output for layer in model.layers])
+    outs = taps(xt[:8])
+    out["activations"] = {l.name: keras.backend.standardize_dtype(o.dtype) for l, o in zip(model.layers, outs)}
+    logits = model(xt[:8])
+    loss = model.loss(ds.y_test[:8].astype("int64"), logits)
+    out["loss"] = keras.backend.standardize_dtype(loss.dtype)
 
-# the products the backend was handed, in a traced forward and backward
-products = []
-if kb.BACKEND == "jax":
-    import jax
+    # the products the backend was handed, in a traced forward and backward
+    products = []
+    if kb.BACKEND == "jax":
+        import jax
 
-    def forward(tv, ntv, xb):
-        y, _ = model.stateless_call(tv, ntv, xb, training=True)
-        return y.astype("float32").sum()
+        def forward(tv, ntv, xb):
+            y, _ = model.stateless_call(tv, ntv, xb, training=True)
+            return y.astype("float32").sum()
 
-    tv = [v.value for v in model.trainable_variables]
-    ntv = [v.value for v in model.non_trainable_variables]
-    jaxpr = jax.make_jaxpr(jax.grad(forward))(tv, ntv, xt[:8])
-    def walk(jx):
-        for eqn in jx.eqns:
-            if eqn.primitive.name in ("dot_general", "conv_general_dilated"):
-                products.append([eqn.primitive.name, [str(v.aval.dtype) for v in eqn.invars]])
-            for sub in eqn.params.values():
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None:
-                    walk(getattr(inner, "jaxpr", inner))
-    walk(jaxpr.jaxpr)
-elif kb.BACKEND == "tensorflow":
-    import tensorflow as tf
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        jaxpr = jax.make_jaxpr(jax.grad(forward))(tv, ntv, xt[:8])
+        def walk(jx):
+            for eqn in jx.eqns:
+                if eqn.primitive.name in ("dot_general", "conv_general_dilated"):
+                    products.append([eqn.primitive.name, [str(v.aval.dtype) for v in eqn.invars]])
+                for sub in eqn.params.values():
+                    inner = getattr(sub, "jaxpr", None)
+                    if inner is not None:
+                        walk(getattr(inner, "jaxpr", inner))
+        walk(jaxpr.jaxpr)
+    elif kb.BACKEND == "tensorflow":
+        import tensorflow as tf
 
-    @tf.function
-    def step(xb):
-        with tf.GradientTape() as tape:
-            y = tf.reduce_sum(tf.cast(model(xb, training=True), "float32"))
-        return tape.gradient(y, model.trainable_variables)
+        @tf.function
+        def step(xb):
+            with tf.GradientTape() as tape:
+                y = tf.reduce_sum(tf.cast(model(xb, training=True), "float32"))
+            return tape.gradient(y, model.trainable_variables)
 
-    graph = step.get_concrete_function(tf.TensorSpec((8, 8, 8, 1), tf.float32)).graph
-    def walk(g):
-        for op in g.get_operations():
-            if op.type in ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "_FusedMatMul"):
-                products.append([op.type, [i.dtype.name for i in op.inputs]])
-        for f in getattr(g, "_functions", {}).values():
-            walk(f.graph) if hasattr(f, "graph") else None
-    walk(graph)
-else:
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
+        graph = step.get_concrete_function(tf.TensorSpec((8, 8, 8, 1), tf.float32)).graph
+        def walk(g):
+            for op in g.get_operations():
+                if op.type in ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "_FusedMatMul"):
+                    products.append([op.type, [i.dtype.name for i in op.inputs]])
+            for f in getattr(g, "_functions", {}).values():
+                walk(f.graph) if hasattr(f, "graph") else None
+        walk(graph)
+    else:
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
 
-    class Record(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            name = func.__name__.split(".")[0]
-            if name.startswith(("mm", "addmm", "convolution", "matmul", "linear")):
-                products.append([name, [str(a.dtype).removeprefix("torch.") for a in args if isinstance(a, torch.Tensor)]])
-            return func(*args, **(kwargs or {}))
+        class Record(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                name = func.__name__.split(".")[0]
+                if name.startswith(("mm", "addmm", "convolution", "matmul", "linear")):
+                    products.append([name, [str(a.dtype).removeprefix("torch.") for a in args if isinstance(a, torch.Tensor)]])
+                return func(*args, **(kwargs or {}))
 
-    with Record():
-        y = model(torch.from_numpy(xt[:8]), training=True)
-        y.float().sum().backward()
-out["products"] = products
-losses = trainer.step_losses(4)
-out["losses"] = losses
-print("PRECISION-PROBE " + json.dumps(out))
+        with Record():
+            y = model(torch.from_numpy(xt[:8]), training=True)
+            y.float().sum().backward()
+    out["products"] = products
+    losses = trainer.step_losses(4)
+    out["losses"] = losses
+    return out
+
+
+# float32 first, then bf16-mixed: each Trainer sets the global dtype policy before it builds
+print("PRECISION-PROBE " + json.dumps({s["precision"]: probe(make_run(s)) for s in json.loads(sys.argv[1])}))
 """
 
 
-def _probe(framework: str, precision: str) -> dict:
+def _probe(framework: str) -> dict[str, dict]:
+    """float32 and bf16-mixed, one after the other in one process of the backend."""
     from dlbench.runner.process import child_env
 
-    spec = _run(framework, precision).model_dump(mode="json")
+    specs = [_run(framework, p).model_dump(mode="json") for p in ("float32", "bf16-mixed")]
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(spec)],
+        [sys.executable, "-c", PROBE, json.dumps(specs)],
         env=child_env(framework, 1),
         capture_output=True,
         text=True,
@@ -245,9 +250,9 @@ def keras_probes() -> dict[str, dict]:
     installed = [fw for fw in KERAS if not missing_packages(fw)]
     if not installed:
         pytest.skip("keras with a backend is not installed: pip install 'dlbench[keras]'")
-    jobs = [(fw, p) for fw in installed for p in ("float32", "bf16-mixed")]
-    with ThreadPoolExecutor(3) as pool:
-        return dict(zip(jobs, pool.map(lambda j: _probe(*j), jobs), strict=True))
+    with ThreadPoolExecutor(2) as pool:  # 2 cores
+        got = dict(zip(installed, pool.map(_probe, installed), strict=True))
+    return {(fw, p): out for fw, by in got.items() for p, out in by.items()}
 
 
 @pytest.mark.keras

@@ -3,12 +3,15 @@ by shape and the bandwidth copy."""
 
 from __future__ import annotations
 
+import pytest
+
 from dlbench.measure.estimate import boot_id, stale_reason
 from tests.conftest import needs_torch
 
 pytestmark = needs_torch
 
 
+@pytest.mark.slow  # trains a tiny model in a child process
 def test_torch_calibration_record():
     from dlbench.runner.calibrate import calibrate
 
