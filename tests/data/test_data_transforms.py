@@ -43,6 +43,7 @@ def test_scale_and_none(gray_images: np.ndarray) -> None:
     np.testing.assert_array_equal(raw, gray_images)
 
 
+@pytest.mark.slow  # imports Keras and its backend in this process: 5-10 s
 def test_l2_rows_equals_keras_normalize(gray_images: np.ndarray, rgb_images: np.ndarray) -> None:
     keras = pytest.importorskip("keras", reason="keras is the reference for l2-rows")
     ours = normalize(gray_images, "l2-rows")
