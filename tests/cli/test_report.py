@@ -254,3 +254,20 @@ def test_report_and_results_import_no_framework(db, tmp_path):
     html = out.read_text()
     assert "samples-digits" in html  # a model did predict, in its own process
     assert "a-mlp" in proc.stdout  # the results table
+
+
+def test_sample_grid_without_weights_says_why_and_the_others_stay(trained_db, ids, tmp_path):
+    """The digits run's weights deleted: its grid is a note saying so, and the other datasets'
+    grids, predicted in the same torch process, are still drawn."""
+    from dlbench.report.html import build_report
+    from dlbench.store.artifacts import find_run, weights_file
+
+    copy = writable_copy(trained_db, tmp_path)
+    run = ids["a-mlp@digits"]
+    weights_file(find_run(copy, run), copy).unlink()
+    out = tmp_path / "report.html"
+    build_report(copy, out)
+    html = out.read_text()
+    assert f"digits: no grid (run {run}: run {run}: its weights" in html
+    assert "are gone" in html and "samples-digits" not in html
+    assert "samples-folder" in html  # the hostile folder's grid, from the same process

@@ -144,17 +144,18 @@ def digits_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """The 1,797 digits (0..16 gray levels, 8x8) and their labels: read from scikit-learn's
-    bundled CSV as `sklearn.datasets.load_digits` reads it (the same values; tests/data checks),
-    without importing scikit-learn, which costs a run about 1.4 s of its start."""
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray, str]:
+    """The 1,797 digits (0..16 gray levels, 8x8), their labels and where they were read: from
+    scikit-learn's bundled CSV as `sklearn.datasets.load_digits` reads it (the same values;
+    tests/data checks), without importing scikit-learn, which costs a run about 1.4 s of its
+    start."""
     import gzip
 
     path = digits_path()
     if path is not None:
         with gzip.open(path, "rt") as f:
             data = np.loadtxt(f, delimiter=",")
-        return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+        return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64), str(path)
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError as exc:
@@ -162,17 +163,16 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
             "digits: needs scikit-learn; install it with `pip install scikit-learn`"
         ) from exc
     bunch = sk_load_digits()
-    return bunch.images, bunch.target.astype(np.int64)
+    return bunch.images, bunch.target.astype(np.int64), "scikit-learn"
 
 
 def load_digits(b: BuiltIn, limit_train: int | None, limit_test: int | None) -> Dataset:
-    images, y = _digits_arrays()
+    images, y, source = _digits_arrays()
     # 0..16 gray levels -> 0..255, so that every dataset is uint8 on one scale.
     x = np.rint(images * (255.0 / 16.0)).astype(np.uint8)[..., None]
     train_idx, test_idx = holdout_indices(y, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
     train_idx = train_idx[:limit_train] if limit_train is not None else train_idx
     test_idx = test_idx[:limit_test] if limit_test is not None else test_idx
-    source = str(digits_path() or "scikit-learn")
     return Dataset(
         b.name, x[train_idx], y[train_idx], x[test_idx], y[test_idx], b.class_names, source, False
     )

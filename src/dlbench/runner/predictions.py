@@ -32,7 +32,7 @@ def predictions(db: Path, run: int, data_dir: Path | None, n: int) -> dict[str, 
 def predict_each(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Run id (as a string, JSON's keys) -> its predictions, or {"error": why}: one run that
     cannot be rebuilt never stops the others."""
-    from dlbench.errors import UserError
+    from dlbench.errors import UserError, exception_line
 
     db = Path(job["db"])
     data_dir = Path(job["data_dir"]) if job.get("data_dir") else None
@@ -43,7 +43,7 @@ def predict_each(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
         except UserError as exc:
             out[str(run)] = {"error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - the report says why its grid is missing
-            out[str(run)] = {"error": f"{type(exc).__name__}: {exc}"}
+            out[str(run)] = {"error": exception_line(exc)}
     return out
 
 

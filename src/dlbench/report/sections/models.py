@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlbench.errors import UserError
+from dlbench.errors import UserError, exception_line
 from dlbench.report.page import (
     Figures,
     Section,
@@ -121,24 +121,26 @@ def samples_section(
     )
     # Each dataset's best three runs, tried in turn (another may rebuild where the best cannot:
     # weights gone); each round predicts with one process per framework.
-    tries = {
-        ds: sorted((r for r in candidates if dataset_name(r) == ds), key=lambda r: -r["test_acc"])[
-            :3
-        ]
-        for ds in datasets[:MAX_SAMPLE_GRIDS]
-    }
+    tries: dict[str, list[RunRow]] = {}
+    for ds in datasets[:MAX_SAMPLE_GRIDS]:
+        ranked = sorted(
+            (r for r in candidates if dataset_name(r) == ds), key=lambda r: -r["test_acc"]
+        )
+        tries[ds] = ranked[:3]
     grids: dict[str, tuple[RunRow, Any]] = {}
     why: dict[str, str] = {}
     for k in range(3):
         this_round = {
             ds: runs[k] for ds, runs in tries.items() if ds not in grids and k < len(runs)
         }
+        if not this_round:
+            break
         got = _predicted(list(this_round.values()), db, data_dir)
         for ds, r in this_round.items():
             try:
                 grids[ds] = (r, _sample_grid(r, got[r.id], data_dir))
             except Exception as exc:  # noqa: BLE001 - one grid never sinks the whole report
-                text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+                text = str(exc) if isinstance(exc, UserError) else exception_line(exc)
                 why[ds] = f"run {r.id}: {text}"
     out = []
     for ds in tries:
@@ -147,7 +149,7 @@ def samples_section(
             title = f"{ds}: predictions of run {r.id}"
             out.append(figs.add(fig, f"samples-{slug(ds)}", title, wide=True))
         else:
-            s.note(f"{ds}: no grid ({why.get(ds, '')})")
+            s.note(f"{ds}: no grid ({why[ds]})")
     s.figures(out)
     return s
 
