@@ -28,20 +28,19 @@ def test_digits(digits_images) -> None:
     assert path is not None and path.name == "digits.csv.gz" and "scikit-learn" in why
 
 
-def test_digits_are_scikit_learns_without_importing_it(digits_images) -> None:
+def test_digits_are_scikit_learns_without_importing_it() -> None:
     """digits is read from scikit-learn's bundled file, not through `sklearn.datasets` (1.4 s
     of every run's start): every image and label as `load_digits` gives them."""
+    from sklearn.datasets import load_digits
+
+    from dlbench.data.builtin import _digits_arrays
     from tests.conftest import run_script
 
-    images, labels = digits_images
-    d = load_dataset("digits")
-    x = np.concatenate([d.x_train, d.x_test])[..., 0]
-    y = np.concatenate([d.y_train, d.y_test])
-    # the split reorders them: compare both in one order, by pixels then label
-    order = np.lexsort(np.vstack([y, x.reshape(len(x), -1).T]))
-    ref = np.lexsort(np.vstack([labels, images.reshape(len(images), -1).T]))
-    np.testing.assert_array_equal(x[order], images[ref])
-    np.testing.assert_array_equal(y[order], labels[ref])
+    images, labels, source = _digits_arrays()
+    bunch = load_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(labels, bunch.target)
+    assert source.endswith("digits.csv.gz") and labels.dtype == np.int64
     proc = run_script(
         "import sys; from dlbench.data import load_dataset; load_dataset('digits'); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"

@@ -4,8 +4,8 @@ output layer and the loss in float32, trains, and float32 runs are what they wer
 
 torch is checked in this process with a TorchDispatchMode that records every matrix product
 and convolution of one training step. Keras fixes its backend at import, so each backend is
-checked in a process of its own (the runner's environment), float32 then bf16-mixed: the hidden layers' outputs, the
-logits and the loss of a bf16-mixed model, and the products the backend's traced train step
+checked in a process of its own (the runner's environment), float32 then bf16-mixed: the hidden
+layers' outputs, the logits and the loss of a bf16-mixed model, and the products the backend's traced train step
 holds (JAX: the jaxpr's dot_general and conv operands; TensorFlow: the graph's MatMul and
 Conv2D ops; torch: the dispatched aten ops).
 """
@@ -13,8 +13,6 @@ Conv2D ops; torch: the dispatched aten ops).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,7 +20,7 @@ import pytest
 from dlbench.errors import UserError
 from dlbench.frameworks import missing_packages
 from dlbench.spec import make_run
-from tests.conftest import needs_torch
+from tests.conftest import needs_torch, script_json
 
 # Two convolutions and two dense layers: products of both kinds in the hidden layers.
 CNN = {"builder": "cnn", "conv_channels": [1, 4, 8], "dense_sizes": [16, 10], "name": "cnn-4-8"}
@@ -145,10 +143,12 @@ from dlbench.frameworks import keras as kb
 from dlbench.frameworks.base import PreparedData
 from dlbench.spec import make_run
 
+ds = load_dataset("digits", limit_train=256, limit_test=64)
+x, xt = normalize(ds.x_train, "scale"), normalize(ds.x_test, "scale")
+data = PreparedData(x, ds.y_train, x[:0], ds.y_train[:0], xt, ds.y_test, 10, ds.class_names)
+
+
 def probe(run):
-    ds = load_dataset("digits", limit_train=256, limit_test=64)
-    x, xt = normalize(ds.x_train, "scale"), normalize(ds.x_test, "scale")
-    data = PreparedData(x, ds.y_train, x[:0], ds.y_train[:0], xt, ds.y_test, 10, ds.class_names)
     trainer = kb.Trainer(run, data, "cpu")
     model = trainer.model
     out = {"options": {k: v for k, v in trainer.options.items() if isinstance(v, (str, bool, int))}}
@@ -227,22 +227,8 @@ print("PRECISION-PROBE " + json.dumps({s["precision"]: probe(make_run(s)) for s 
 
 def _probe(framework: str) -> dict[str, dict]:
     """float32 and bf16-mixed, one after the other in one process of the backend."""
-    from dlbench.runner.process import child_env
-
     specs = [_run(framework, p).model_dump(mode="json") for p in ("float32", "bf16-mixed")]
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(specs)],
-        env=child_env(framework, 1),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER) :])
-    tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-    raise AssertionError(f"{framework} probe failed ({proc.returncode}):\n{tail}")
+    return script_json(PROBE, json.dumps(specs), framework=framework, threads=1, marker=MARKER)
 
 
 @pytest.fixture(scope="module")
