@@ -1,7 +1,9 @@
 """Harness cost: what a `dlbench run` spends outside training. One short run per framework
 through the real CLI (`dlbench run --no-save --db <tmp>`), timed from outside, split with the
 times the worker stores (import_s, load_s, build_s, compile_s, train_s, test_s, wall_s); and
-`dlbench --help` (target < 0.5 s).
+`dlbench --help` (target < 0.5 s). Last, side by side per framework: how long a process that
+has trained one step takes to exit after its last line, through the interpreter's shutdown
+and through `dlbench.child.exit_now` (what the worker and every framework child use).
 
 Target (issue 17): a run's own cost outside training and testing, the worker's wall time less
 train_s and test_s (importing, loading, building, compiling, the device's details, the
@@ -18,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from common import ROOT, Timer, load, load_note, median, table, write
@@ -33,6 +36,49 @@ def timed(args: list[str]) -> float:
     with Timer() as t:
         subprocess.run(args, cwd=ROOT, capture_output=True, check=True)
     return t.s
+
+
+# One Adam step of a tiny model (so the optimizer, and torch's dynamo, are loaded as in a run),
+# then the time of day on stdout, then the end: the parent times from that line to the exit.
+STEP = {
+    "torch": "import torch, torch._dynamo\n"
+    "m = torch.nn.Linear(4, 4); o = torch.optim.Adam(m.parameters())\n"
+    "m(torch.ones(2, 4)).sum().backward(); o.step()\n",
+    "keras": "import keras, numpy as np\n"
+    "m = keras.Sequential([keras.layers.Dense(4)]); m.compile('adam', 'mse')\n"
+    "m.fit(np.ones((8, 4)), np.ones((8, 4)), verbose=0)\n",
+}
+SHUTDOWN_REPS = 3
+
+
+def exit_time(framework: str, fast: bool) -> float:
+    """Seconds from a child's last line to its exit (`fast`: through exit_now)."""
+    from dlbench.runner.process import child_env
+
+    code = STEP["torch" if framework == "torch" else "keras"]
+    code += "import sys, time\nsys.stdout.write(repr(time.time()))\n"
+    code += "from dlbench.child import exit_now\nexit_now()\n" if fast else "sys.stdout.flush()\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env(framework, None),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return time.time() - float(proc.stdout)
+
+
+def shutdown_rows() -> tuple[list[list], list[dict]]:
+    rows, figures = [], []
+    for fw in FRAMEWORKS:
+        normal, fast = [], []
+        for _ in range(SHUTDOWN_REPS):  # alternated, so drift falls on both alike
+            normal.append(exit_time(fw, False))
+            fast.append(exit_time(fw, True))
+        figures.append({"framework": fw, "normal_s": normal, "exit_now_s": fast})
+        rows.append([fw, median(normal), median(fast), median(normal) - median(fast)])
+        print(rows[-1], flush=True)
+    return rows, figures
 
 
 def main() -> None:
@@ -89,6 +135,8 @@ def main() -> None:
                 ]
             )
             print(rows[-1], flush=True)
+    exit_rows, exit_figures = shutdown_rows()
+    loads.append(load())
     section = "\n\n".join(
         [
             "## Harness cost: `dlbench run` outside training",
@@ -127,10 +175,19 @@ def main() -> None:
             f"`dlbench --help`: median {median(help_s):.2f} s of 5 "
             f"({', '.join(f'{s:.2f}' for s in help_s)}); target < 0.5 s: "
             f"**{'met' if median(help_s) < 0.5 else 'not met'}**.",
+            "**A process's exit** after one training step, from its last line to its end "
+            f"(median of {SHUTDOWN_REPS}, the two ways alternated): the interpreter's shutdown "
+            "tears the framework down module by module; `dlbench.child.exit_now`, which the "
+            "worker and every framework child call once their result is out, skips it.",
+            table(["framework", "shutdown s", "exit_now s", "saved per run s"], exit_rows),
             load_note(loads),
         ]
     )
-    write("harness", {"help_s": help_s, "runs": figures, "run_args": RUN}, section)
+    write(
+        "harness",
+        {"help_s": help_s, "runs": figures, "run_args": RUN, "exit": exit_figures},
+        section,
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from dlbench.child import exit_now
 from dlbench.errors import UserError
 from dlbench.measure.estimate import (
     CALIBRATION_CLASSES,
@@ -268,3 +269,4 @@ def probe_for_estimate(
 
 if __name__ == "__main__":
     main()
+    exit_now()

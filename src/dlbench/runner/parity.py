@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from dlbench.child import received, send
+from dlbench.child import exit_now, received, send
 from dlbench.errors import UserError, exception_line
 from dlbench.frameworks import REGISTRY
 from dlbench.spec.layers import BatchNorm, Dropout, ModelSpec, summarize
@@ -448,3 +448,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_now()

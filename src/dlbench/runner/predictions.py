@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dlbench.child import exit_now
+
 
 def predictions(db: Path, run: int, data_dir: Path | None, n: int) -> dict[str, Any]:
     from dlbench.data import load_dataset
@@ -55,3 +57,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_now()

@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from dlbench.child import exit_now
 from dlbench.measure.probe import CPU_LIBRARIES, REPS, fastest, plan, record
 
 PROBE_TIMEOUT_S = 600
@@ -104,3 +105,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_now()

@@ -87,6 +87,8 @@ def jax_cuda_error(framework: str) -> str | None:
         "    jax.devices('cuda')\n"
         "except Exception as exc:\n"
         "    sys.exit(' '.join(f'{type(exc).__name__}: {exc}'.split()))\n"
+        "from dlbench.child import exit_now\n"
+        "exit_now()\n"
     )
     env = {"JAX_PLATFORMS": "cuda,cpu"}
     _, error = run_python(["-c", code], framework, None, PROBE_TIMEOUT_S, extra_env=env)
@@ -112,6 +114,8 @@ def probe_devices(framework: str) -> tuple[DeviceInfo, ...]:
         "import json, dataclasses\n"
         "from dlbench.frameworks import adapter\n"
         f"print(json.dumps([dataclasses.asdict(d) for d in adapter({framework!r}).devices()]))\n"
+        "from dlbench.child import exit_now\n"
+        "exit_now()  # JAX's or TensorFlow's shutdown would be most of the probe\n"
     )
     stdout, error = run_python(["-c", code], framework, None, PROBE_TIMEOUT_S)
     if error:

@@ -18,6 +18,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from dlbench.child import exit_now
 from dlbench.store.record import RunRecord
 
 if TYPE_CHECKING:
@@ -239,3 +240,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_now()
