@@ -23,6 +23,20 @@ def test_libraries_name_the_gpu_packages():
     assert all(isinstance(v, str) for v in versions.values())
 
 
+def test_cuda_wheels_found_by_prefix_with_their_versions(tmp_path, monkeypatch):
+    # Installed as pip installs them: a .dist-info folder named with underscores.
+    for name, version in (("nvidia_cublas_cu12", "12.8.4.1"), ("jax_cuda12_plugin", "0.7.1")):
+        info = tmp_path / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n"
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    versions = fingerprint.library_versions()
+    assert versions["nvidia-cublas-cu12"] == "12.8.4.1"
+    assert versions["jax-cuda12-plugin"] == "0.7.1"
+
+
 def test_environment_recorded():
     env = {
         "CUDA_VISIBLE_DEVICES": UUID_B,

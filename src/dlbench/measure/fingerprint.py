@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,29 @@ def library_versions() -> dict[str, str]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    for dist in metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower()
+    for name in _installed_names():
         if name.startswith(LIBRARY_PREFIXES) and name not in versions:
-            versions[name] = dist.version
+            try:
+                versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
     return dict(sorted(versions.items()))
+
+
+def _installed_names() -> set[str]:
+    """The installed distributions' names, from their `.dist-info` folders' names (lower case,
+    `_` as `-`): reading every distribution's METADATA instead took 0.27 s of each `dlbench
+    run`'s start (314 distributions, this project's venv)."""
+    names = set()
+    for folder in sys.path:
+        try:
+            entries = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith((".dist-info", ".egg-info")):
+                names.add(entry.split("-", 1)[0].lower().replace("_", "-"))
+    return names
 
 
 def run_environment(env: dict[str, str] | None = None) -> dict[str, str]:

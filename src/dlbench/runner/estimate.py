@@ -85,9 +85,12 @@ class ProbeSet:
     """The estimate's probes of this machine in one store, latest first."""
 
     def __init__(self, probes: list[dict[str, Any]]) -> None:
-        from dlbench.measure.fingerprint import cpu_model, machine_fingerprint
+        import platform
 
-        host, cpu = machine_fingerprint()["hostname"], cpu_model()
+        from dlbench.measure.fingerprint import cpu_model
+
+        # the fingerprint's hostname and CPU, without its other parts (libraries, git, NVML)
+        host, cpu = platform.node(), cpu_model()
         self.probes = [p for p in reversed(probes) if p["hostname"] == host and p["cpu"] == cpu]
 
     def find(self, kind: str, device: str, threads: int | None = None, **match: Any):
