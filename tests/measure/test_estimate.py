@@ -93,7 +93,51 @@ def test_prediction_adds_up():
     assert p.overhead_s == pytest.approx(overhead)
     assert p.first_epoch_s == pytest.approx(p.epoch_s + CALIBRATION["first_extra_s"])
     fixed = sum(CALIBRATION[k] for k in ("start_s", "import_s", "build_s", "compile_s"))
-    assert p.wall_s == pytest.approx(fixed + p.load_s + 0.2 + 3 * p.epoch_s + p.test_s)
+    # the warm-up's throw-away steps: one of 32, one of 8 (the last batch), one test batch
+    assert p.warm_up_s > 0 and p.sweep_s == 0  # no sweep asked for
+    wall = fixed + p.warm_up_s + p.load_s + 0.2 + 3 * p.epoch_s + p.test_s
+    assert p.wall_s == pytest.approx(wall)
+
+
+def test_thread_sweep_follows_the_sweeps_schedule():
+    from dlbench.measure.estimate import ThreadSweep
+
+    sweep = ThreadSweep(counts=(1, 2), steps=60, rounds=3, budget_s=1.5)
+    # a turn's share of the budget is 0.25 s: a 0.1 s step times 2 steps after its untimed
+    # one (0.3 s a turn), 3 rounds of 2 counts
+    assert sweep.seconds(lambda c: 0.1) == pytest.approx(1.8)
+    # a tiny step is capped at 60 / 3 = 20 timed steps a turn: 6 turns of 21 steps
+    assert sweep.seconds(lambda c: 0.001) == pytest.approx(6 * 21 * 0.001)
+    # a slow step: one round (at least one timed step each), then the budget is spent
+    assert sweep.seconds(lambda c: 1.0) == pytest.approx(4.0)
+    # each count at its own speed
+    assert sweep.seconds(lambda c: 0.2 / c) == pytest.approx(3 * (2 * 0.2 + 3 * 0.1))
+
+
+def test_a_sweeping_run_adds_its_sweep_less_the_calibrations_own():
+    from dataclasses import replace
+
+    from dlbench.measure.estimate import ThreadSweep
+
+    preset = PRESETS["b-cnn-10k"]
+    spec, summary = preset.spec, preset.spec.summary(preset.input_shape)
+    kw = {"epochs": 2, "n_val": 0, "n_test": 100, "batch_size": 512, "n_train": 461}
+    machine = _machine()
+    sweep = ThreadSweep(counts=(1, 2), steps=60, rounds=3, budget_s=1.5)
+    plain = predict(spec, summary, machine, **kw)
+    swept = predict(spec, summary, machine, sweep=sweep, **kw)
+    assert swept.sweep_s > plain.sweep_s == 0
+    assert swept.wall_s == pytest.approx(plain.wall_s + swept.sweep_s)
+    # a calibration whose tiny model swept too: its sweep comes out of its compile_s
+    small = 0.001
+    own = sweep.seconds(lambda c: small)
+    cal = replace(machine.calibration, small_step_s=small, compile_s=own + 0.5)
+    netted = predict(spec, summary, replace(machine, calibration=cal), sweep=sweep, **kw)
+    assert netted.wall_s - swept.wall_s == pytest.approx(0.5)  # its compile, not its sweep
+    # never below zero: a compile_s shorter than the sweep it holds (noise) counts as none
+    cal = replace(machine.calibration, small_step_s=small, compile_s=own / 2)
+    short = predict(spec, summary, replace(machine, calibration=cal), sweep=sweep, **kw)
+    assert short.wall_s == pytest.approx(swept.wall_s)
 
 
 def test_more_work_takes_longer():

@@ -77,14 +77,17 @@ def test_sizes_follow_limits_and_the_validation_split():
     assert s.input_shape == (1, 28, 28)
 
 
-def test_suite_total_counts_each_dataset_once_more(tmp_path):
+def test_suite_total_counts_each_dataset_once_more_and_each_runs_noise_sample(tmp_path):
+    from dlbench.measure.noise import SAMPLE_S
+
     db = tmp_path / "db.sqlite"
     with Store(db) as store:
         store_probes(store)
     predictions = predict_runs(RUNS, db)
     total = suite_total_s(RUNS, predictions)
     loads = predictions[0].load_s + predictions[2].load_s  # fashion-mnist, digits
-    assert total == pytest.approx(sum(p.wall_s for p in predictions) + loads)
+    samples = SAMPLE_S * len(RUNS)  # the parent's look at the other processes before each run
+    assert total == pytest.approx(sum(p.wall_s for p in predictions) + loads + samples)
 
 
 def test_device_profile_scales_to_the_spec_sheet(tmp_path):
@@ -97,3 +100,28 @@ def test_device_profile_scales_to_the_spec_sheet(tmp_path):
     assert h100.profile == "h100-sxm" and here.profile is None
     assert h100.compute_s < here.compute_s / 10  # 67 TFLOP/s against the probes' 100 GFLOP/s
     assert h100.overhead_s == pytest.approx(here.overhead_s)  # the framework's cost stays
+
+
+def test_the_runs_that_sweep_their_threads_are_those_the_adapters_sweep():
+    from dlbench.frameworks import threads
+    from dlbench.runner.estimate import thread_sweep
+
+    def run(**kw):
+        return RunSpec(**{"model": "a-mlp", "dataset": "digits", "tuning": "tuned", **kw})
+
+    sweeps = len(threads.candidates(threads.usable_cores())) > 1  # one core: nothing to sweep
+    got = thread_sweep(run(framework="torch"))
+    assert (got is not None) == sweeps
+    if got:
+        assert got.counts == tuple(threads.candidates(threads.usable_cores()))
+        assert (got.steps, got.rounds, got.budget_s) == (
+            threads.STEPS,
+            threads.ROUNDS,
+            threads.BUDGET_S,
+        )
+    assert (thread_sweep(run(framework="keras-torch")) is not None) == sweeps
+    for fixed in ("keras-tf", "keras-jax", "torch-compile"):  # their threads are set at start
+        assert thread_sweep(run(framework=fixed)) is None
+    assert thread_sweep(run(framework="torch", threads=1)) is None  # forced
+    assert thread_sweep(run(framework="torch", tuning="default")) is None
+    assert thread_sweep(run(framework="torch", device="cuda")) is None

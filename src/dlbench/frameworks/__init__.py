@@ -24,6 +24,9 @@ class FrameworkEntry:
     env: dict[str, str] = field(default_factory=dict)  # set before import, in the run's process
     install: str = ""  # how to get it
     variant: bool = False  # a variant of another framework: `all` leaves it out
+    # Why `tuned` cannot choose the CPU threads by measurement in the run's process (None: it
+    # sweeps them in warm-up, frameworks/threads.py); read by the adapter and by the estimate.
+    threads_fixed: str | None = None
 
 
 REGISTRY: dict[str, FrameworkEntry] = {
@@ -34,6 +37,7 @@ REGISTRY: dict[str, FrameworkEntry] = {
         ("torch",),
         install="pip install 'dlbench[torch]'",
         variant=True,
+        threads_fixed="torch.compile's CPU kernels are specialised for one thread count",
     ),
     "keras-tf": FrameworkEntry(
         "keras-tf",
@@ -41,6 +45,7 @@ REGISTRY: dict[str, FrameworkEntry] = {
         ("keras", "tensorflow"),
         {"KERAS_BACKEND": "tensorflow"},
         "pip install 'dlbench[keras]'",
+        threads_fixed="TensorFlow's thread pools are sized when its runtime starts",
     ),
     "keras-jax": FrameworkEntry(
         "keras-jax",
@@ -48,6 +53,7 @@ REGISTRY: dict[str, FrameworkEntry] = {
         ("keras", "jax"),
         {"KERAS_BACKEND": "jax"},
         "pip install 'dlbench[keras]'",
+        threads_fixed="XLA:CPU sizes its thread pool from the CPU affinity when JAX starts",
     ),
     "keras-torch": FrameworkEntry(
         "keras-torch",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -133,10 +134,44 @@ class Calibration:
     build_s: float
     compile_s: float
     first_extra_s: float  # the first epoch's extra time (lazy initialisation, tracing)
+    # the smallest model's steady step: what its own thread sweep (in compile_s) was made of
+    small_step_s: float = 0.0
 
     @staticmethod
     def from_detail(detail: dict[str, Any]) -> Calibration:
-        return Calibration(**{k: float(detail[k]) for k in Calibration.__dataclass_fields__})
+        return Calibration(**_calibration_fields(detail))
+
+
+def _calibration_fields(detail: dict[str, Any]) -> dict[str, float]:
+    """The Calibration's fields from a probe's detail; those with a default may be absent."""
+    fields = Calibration.__dataclass_fields__
+    return {k: float(detail[k]) if k in detail else f.default for k, f in fields.items()}
+
+
+@dataclass(frozen=True)
+class ThreadSweep:
+    """The warm-up's thread sweep, as frameworks/threads.py `sweep` will run it: each of
+    `counts` timed in turn for up to `rounds` rounds, each turn one untimed step and as many
+    timed ones as fit its share of `budget_s` (at least one, at most steps / rounds), rounds
+    after the first skipped once the budget is spent. runner/estimate.py builds it from that
+    module's constants for a run that sweeps (tuned, CPU, no --threads)."""
+
+    counts: tuple[int, ...]
+    steps: int
+    rounds: int
+    budget_s: float
+
+    def seconds(self, step_s: Callable[[int], float]) -> float:
+        """The sweep's length, `step_s(count)` being a step's seconds at `count` threads."""
+        share = self.budget_s / (self.rounds * len(self.counts))
+        elapsed = 0.0
+        for turn in range(self.rounds):
+            if turn and elapsed > self.budget_s:
+                break
+            for count in self.counts:
+                t = max(step_s(count), 1e-9)
+                elapsed += (1 + max(1, min(self.steps // self.rounds, int(share / t)))) * t
+        return elapsed
 
 
 @dataclass(frozen=True)
@@ -170,6 +205,10 @@ class Prediction:
     stale: list[str] = field(default_factory=list)  # "probe 12 (bandwidth): another boot"
     profile: str | None = None
     by_layer: dict[str, float] = field(default_factory=dict)  # seconds per steady epoch
+    # in fixed_s: the warm-up's throw-away steps (a step per batch size, an evaluation batch)
+    # and, where the run sweeps its threads, the sweep
+    warm_up_s: float = 0.0
+    sweep_s: float = 0.0
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -265,9 +304,11 @@ def predict(
     optimizer: str = "adam",
     momentum: float = 0.0,
     load_bytes: int = 0,
+    sweep: ThreadSweep | None = None,
 ) -> Prediction:
     """The run's times. `n_train` counts the samples trained on (after the validation split);
-    `load_bytes` the dataset bytes the worker reads and normalises."""
+    `load_bytes` the dataset bytes the worker reads and normalises; `sweep`: the warm-up's
+    thread sweep, for a run that sweeps."""
     full, rest = divmod(n_train, batch_size)
     compute = memory = overhead = 0.0
     by_layer: dict[str, float] = {}
@@ -292,8 +333,15 @@ def predict(
     test_s = evaluation(n_test)
     val_s = evaluation(n_val) if n_val else 0.0
     cal = machine.calibration
+    warm_up_s, sweep_s = _warm_up(
+        spec, summary, machine, batch_size, n_train, n_val or n_test, optimizer, momentum, sweep
+    )
+    # The calibration's compile_s holds its tiny model's own warm-up: its sweep, left out here
+    # so that the run's sweep is not counted twice.
+    tiny_sweep = sweep.seconds(lambda _: cal.small_step_s) if sweep and cal.small_step_s else 0.0
+    compile_s = max(cal.compile_s - tiny_sweep, 0.0) + warm_up_s + sweep_s
     load_s = load_bytes / machine.load_bytes_per_s if machine.load_bytes_per_s else 0.0
-    fixed = cal.start_s + cal.import_s + load_s + cal.build_s + cal.compile_s + cal.first_extra_s
+    fixed = cal.start_s + cal.import_s + load_s + cal.build_s + compile_s + cal.first_extra_s
     first = epoch_s + cal.first_extra_s
     wall = fixed - cal.first_extra_s + first + (epochs - 1) * epoch_s + epochs * val_s + test_s
     stale = [f"probe {p['id']} ({p['kind']}): {p['stale']}" for p in machine.probes if p["stale"]]
@@ -312,7 +360,41 @@ def predict(
         stale=stale,
         profile=machine.profile,
         by_layer=by_layer,
+        warm_up_s=warm_up_s,
+        sweep_s=sweep_s,
     )
+
+
+def _warm_up(
+    spec: ModelSpec,
+    summary: ModelSummary,
+    machine: Machine,
+    batch_size: int,
+    n_train: int,
+    n_eval: int,
+    optimizer: str,
+    momentum: float,
+    sweep: ThreadSweep | None,
+) -> tuple[float, float]:
+    """(the warm-up's throw-away steps, the thread sweep) in seconds: one training step at each
+    batch size an epoch uses and one evaluation batch, as the adapters' `warm_up` runs them;
+    then the sweep, at the full batch, its arithmetic and traffic spread over fewer threads
+    (the probes ran on all of `sweep.counts`' largest)."""
+    if not n_train:
+        return 0.0, 0.0
+    sizes = {min(batch_size, n_train)} | ({n_train % batch_size} if n_train % batch_size else set())
+    steps = [_step(spec, summary, b, machine, optimizer, momentum)[:3] for b in sorted(sizes)]
+    warm = sum(sum(s) for s in steps)
+    if n_eval:
+        warm += sum(_step(spec, summary, min(n_eval, EVAL_BATCH), machine, optimizer, momentum,
+                          False)[:3])  # fmt: skip
+    if not sweep:
+        return warm, 0.0
+    compute, memory, overhead, _ = _step(
+        spec, summary, min(batch_size, n_train), machine, optimizer, momentum
+    )
+    cores = max(sweep.counts)
+    return warm, sweep.seconds(lambda count: overhead + (compute + memory) * cores / count)
 
 
 # -- calibration arithmetic --------------------------------------------------------------------
@@ -351,8 +433,7 @@ def net_calibration(
         ops = sum(c.ops for c in costs_of(spec, summary, 1))
         points.append({"step_s": detail[f"{name}_step_s"] - compute - memory, "batch": batch,
                        "ops": ops})  # fmt: skip
-    fields = {k: float(detail[k]) for k in Calibration.__dataclass_fields__}
-    return Calibration(**{**fields, **fit_calibration(points)})
+    return Calibration(**{**_calibration_fields(detail), **fit_calibration(points)})
 
 
 def fit_calibration(points: list[dict[str, float]]) -> dict[str, float]:

@@ -17,6 +17,7 @@ from dlbench.measure.estimate import (
     LIBRARY,
     Machine,
     Prediction,
+    ThreadSweep,
     net_calibration,
     predict,
     stale_reason,
@@ -180,9 +181,25 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
     )
 
 
+def thread_sweep(run: RunSpec) -> ThreadSweep | None:
+    """The thread sweep the run's warm-up will do on this machine (frameworks/threads.py), or
+    None: forced threads, `default` tuning, a GPU, or a framework that cannot change them."""
+    from dlbench.frameworks import entry, threads
+
+    how = threads.plan(
+        run.threads, run.tuning, run.device == "cpu", entry(run.framework).threads_fixed
+    )
+    if how != threads.SWEPT:
+        return None
+    counts = tuple(threads.candidates(threads.usable_cores()))
+    return ThreadSweep(counts, threads.STEPS, threads.ROUNDS, threads.BUDGET_S)
+
+
 def predict_run(
     run: RunSpec, probes: ProbeSet, data_dir: Path | None = None, profile: str | None = None
 ) -> Prediction:
+    """`profile`: a spec-sheet device; its thread sweep is left out (its cores are not
+    this machine's)."""
     from dlbench.spec.layers import summarize
 
     s = sizes(run, data_dir)
@@ -200,6 +217,7 @@ def predict_run(
         optimizer=run.optimizer,
         momentum=run.momentum,
         load_bytes=s.load_bytes,
+        sweep=None if profile else thread_sweep(run),
     )
 
 
@@ -239,9 +257,12 @@ def _probes(db: Path) -> list[dict[str, Any]]:
 
 def suite_total_s(runs: list[RunSpec], predictions: list[Prediction]) -> float:
     """The suite's wall time: every run's process, plus the parent's check before anything
-    runs, which reads each dataset once (runner/execute.py `plan`)."""
+    runs, which reads each dataset once (runner/execute.py `plan`), and, before each run, the
+    noise guard's sample of the other processes' load (measure/noise.py, SAMPLE_S)."""
+    from dlbench.measure.noise import SAMPLE_S
+
     loads = {r.dataset: p.load_s for r, p in zip(runs, predictions, strict=True)}
-    return sum(p.wall_s for p in predictions) + sum(loads.values())
+    return sum(p.wall_s for p in predictions) + sum(loads.values()) + SAMPLE_S * len(runs)
 
 
 def prediction_record(prediction: Prediction) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import jaxlib
 
+from dlbench.frameworks import REGISTRY
 from dlbench.frameworks.base import pin_to_cpus
 from dlbench.measure.fingerprint import gpu_memory_bytes
 from dlbench.spec.layers import ModelSpec
@@ -45,7 +46,7 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
 
 
 # Why `tuned` cannot choose XLA:CPU's threads by measurement in the run's process.
-THREADS_FIXED: str | None = "XLA:CPU sizes its thread pool from the CPU affinity when JAX starts"
+THREADS_FIXED: str | None = REGISTRY["keras-jax"].threads_fixed
 
 
 def set_threads(count: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from dlbench.frameworks import REGISTRY
 from dlbench.measure.fingerprint import gpu_memory_bytes
 from dlbench.spec.layers import Conv2d, ModelSpec
 
@@ -49,7 +50,7 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
 
 
 # Why `tuned` cannot choose TensorFlow's threads by measurement in the run's process.
-THREADS_FIXED: str | None = "TensorFlow's thread pools are sized when its runtime starts"
+THREADS_FIXED: str | None = REGISTRY["keras-tf"].threads_fixed
 
 
 def set_threads(count: int) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from dlbench.frameworks import REGISTRY
 from dlbench.frameworks.torch.devices import no_cuda_reason
 from dlbench.frameworks.torch.devices import versions as torch_versions
 from dlbench.spec.layers import ModelSpec
@@ -40,7 +41,7 @@ def apply_threads(threads: int | None) -> dict[str, Any]:
 
 
 # None: torch can change its thread count at any time, so `tuned` sweeps it in warm-up.
-THREADS_FIXED: str | None = None
+THREADS_FIXED: str | None = REGISTRY["keras-torch"].threads_fixed  # None: swept
 
 
 def set_threads(count: int) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlbench.frameworks import threads
+from dlbench.frameworks import REGISTRY, threads
 from dlbench.frameworks.base import (
     EpochRecord,
     Evaluation,
@@ -55,7 +55,7 @@ from dlbench.spec.run import RunSpec
 WEIGHTS_SUFFIX = ".pt"  # a state_dict, read back with torch.load(weights_only=True)
 # Inductor's generated CPU loops are specialised for the thread count at compile time (unless
 # torch._inductor.config.cpp.dynamic_threads), so a sweep after compiling would not time them.
-COMPILED_THREADS_FIXED = "torch.compile's CPU kernels are specialised for one thread count"
+COMPILED_THREADS_FIXED = REGISTRY["torch-compile"].threads_fixed
 EVAL_BATCH = 1024  # evaluation has no gradients: a larger batch is faster and changes nothing
 STEP_REPORT_S = 0.5  # how often the step loop tells the progress bar where it is
 CLASSES_EVERY = 64  # tuned loop: steps whose logits are kept before reducing them to classes
