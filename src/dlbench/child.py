@@ -51,9 +51,9 @@ def exit_now(code: int = 0) -> NoReturn:
     """In the child, once its result is out: exit without the interpreter's shutdown.
 
     Tearing torch, TensorFlow or JAX down module by module is paid by every run and gives
-    nothing back: 0.8 s after a torch step, 1.6 s after a Keras fit on TensorFlow, 1.1 s on
-    JAX (2-core EPYC; docs/performance.md "Harness cost"). Call it only when nothing is left to
-    do: the result sent, files written and closed. stdout and stderr are flushed first."""
+    nothing back: about a second a process (benchmarks/harness.py times both ways side by
+    side, docs/performance.md "Harness cost"). Call it only when nothing is left to do: the
+    result sent, files written and closed. stdout and stderr are flushed first."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed: nothing more can reach it
             stream.flush()

@@ -312,10 +312,12 @@ def predict(
     full, rest = divmod(n_train, batch_size)
     compute = memory = overhead = 0.0
     by_layer: dict[str, float] = {}
+    step_by_batch: dict[int, tuple[float, float, float]] = {}  # (compute, memory, overhead)
     for batch, count in ((batch_size, full), (rest, 1 if rest else 0)):
         if not count:
             continue
         c, m, o, layers = _step(spec, summary, batch, machine, optimizer, momentum)
+        step_by_batch[batch] = (c, m, o)
         compute, memory, overhead = compute + count * c, memory + count * m, overhead + count * o
         for k, v in layers.items():
             by_layer[k] = by_layer.get(k, 0.0) + count * v
@@ -333,9 +335,11 @@ def predict(
     test_s = evaluation(n_test)
     val_s = evaluation(n_val) if n_val else 0.0
     cal = machine.calibration
-    warm_up_s, sweep_s = _warm_up(
-        spec, summary, machine, batch_size, n_train, n_val or n_test, optimizer, momentum, sweep
+    n_eval = min(n_val or n_test, EVAL_BATCH)
+    eval_step_s = (
+        sum(_step(spec, summary, n_eval, machine, optimizer, momentum, False)[:3]) if n_eval else 0
     )
+    warm_up_s, sweep_s = _warm_up(step_by_batch, eval_step_s, min(batch_size, n_train), sweep)
     # The calibration's compile_s holds its tiny model's own warm-up: its sweep, left out here
     # so that the run's sweep is not counted twice.
     tiny_sweep = sweep.seconds(lambda _: cal.small_step_s) if sweep and cal.small_step_s else 0.0
@@ -366,33 +370,22 @@ def predict(
 
 
 def _warm_up(
-    spec: ModelSpec,
-    summary: ModelSummary,
-    machine: Machine,
-    batch_size: int,
-    n_train: int,
-    n_eval: int,
-    optimizer: str,
-    momentum: float,
+    step_by_batch: dict[int, tuple[float, float, float]],
+    eval_step_s: float,
+    swept_batch: int,
     sweep: ThreadSweep | None,
 ) -> tuple[float, float]:
-    """(the warm-up's throw-away steps, the thread sweep) in seconds: one training step at each
-    batch size an epoch uses and one evaluation batch, as the adapters' `warm_up` runs them;
-    then the sweep, at the full batch, its arithmetic and traffic spread over fewer threads
-    (the probes ran on all of `sweep.counts`' largest)."""
-    if not n_train:
+    """(the warm-up's throw-away steps, the thread sweep) in seconds, as the adapters'
+    `warm_up` runs them: one training step at each batch size an epoch uses (`step_by_batch`,
+    the epoch's own steps: compute, memory, overhead) and one evaluation batch; then the
+    sweep, at `swept_batch` (the full batch), its arithmetic and traffic spread over fewer
+    threads (the probes ran on all of `sweep.counts`' largest)."""
+    if not step_by_batch:
         return 0.0, 0.0
-    sizes = {min(batch_size, n_train)} | ({n_train % batch_size} if n_train % batch_size else set())
-    steps = [_step(spec, summary, b, machine, optimizer, momentum)[:3] for b in sorted(sizes)]
-    warm = sum(sum(s) for s in steps)
-    if n_eval:
-        warm += sum(_step(spec, summary, min(n_eval, EVAL_BATCH), machine, optimizer, momentum,
-                          False)[:3])  # fmt: skip
+    warm = sum(sum(step) for step in step_by_batch.values()) + eval_step_s
     if not sweep:
         return warm, 0.0
-    compute, memory, overhead, _ = _step(
-        spec, summary, min(batch_size, n_train), machine, optimizer, momentum
-    )
+    compute, memory, overhead = step_by_batch[swept_batch]
     cores = max(sweep.counts)
     return warm, sweep.seconds(lambda count: overhead + (compute + memory) * cores / count)
 

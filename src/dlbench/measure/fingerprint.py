@@ -115,7 +115,8 @@ def _installed_names() -> set[str]:
             continue
         for entry in entries:
             if entry.endswith((".dist-info", ".egg-info")):
-                names.add(entry.split("-", 1)[0].lower().replace("_", "-"))
+                stem = entry.rsplit(".", 1)[0]  # name-version, or a bare name (egg-info)
+                names.add(stem.split("-", 1)[0].lower().replace("_", "-"))
     return names
 
 
