@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -126,7 +127,11 @@ def test_show(cli, device_db):
 @pytest.mark.slow
 def test_probe_and_time_to_target_end_to_end(cli, tmp_path):
     db = str(tmp_path / "e.sqlite")
-    probe = cli("probe", "--device", "cpu", "--threads", "1", "--db", db)
+    bad = cli("probe", "--device", "cpu", "--library", "numpy", "--db", db)
+    assert bad.returncode == 2 and "--library numpy: unknown; choose from torch" in bad.stderr
+    assert not Path(db).exists()  # refused before anything was timed or stored
+    # torch's GEMM alone: every library's probe is tests/measure/test_probe.py's
+    probe = cli("probe", "--device", "cpu", "--threads", "1", "--library", "torch", "--db", db)
     assert probe.returncode == 0, probe.stderr
     assert "float32" in probe.stdout and "GFLOP/s" in probe.stdout
     common = [

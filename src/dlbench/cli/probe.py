@@ -26,6 +26,13 @@ def probe_cmd(
     framework: str = typer.Option(
         "all", "--framework", "-f", help="--calibrate: framework(s), comma separated, or all."
     ),
+    library: str = typer.Option(
+        "all",
+        "--library",
+        "-l",
+        help="GEMM probe on a CPU: torch, jax, tensorflow (comma separated), or all installed; "
+        "the fastest is each dtype's peak.",
+    ),
 ) -> None:
     """Measure and store this machine's peak FLOP/s (matrix products), for "% of peak"."""
     if calibrate:
@@ -45,7 +52,11 @@ def probe_cmd(
             "the probe uses torch, which is not installed: pip install 'dlbench[torch]'"
         )
     check_db_path(db)
+    from dlbench.runner.probe import chosen_libraries
+
     devices = resolve_device("torch", device)
+    for dev in devices:  # a wrong --library is said before anything is timed
+        chosen_libraries(dev, library)
     console = make_console()
     table = Table(title=f"GEMM probe, stored in {db}", header_style="bold")
     for col in ("device", "name", "dtype", "GFLOP/s", "best size", "threads", "library"):
@@ -56,7 +67,7 @@ def probe_cmd(
     with Store(db) as store:
         for dev in devices:
             with console.status(f"probing {dev} ..."):
-                records = run_probe(dev, threads)
+                records = run_probe(dev, threads, library=library)
             for r in records:
                 store.add_probe(r)
                 done.append(r)
@@ -80,7 +91,8 @@ def probe_cmd(
         )
     console.print(
         "[dim]- best of several timed matrix products after a warm-up; on a CPU every installed "
-        "library is timed (torch, JAX, TensorFlow) and the fastest is each dtype's peak; runs on "
+        "library is timed (torch, JAX, TensorFlow; --library chooses) and the fastest is each "
+        "dtype's peak; runs on "
         "this machine and device read their '% of peak' against the dtype they compute in "
         "(float32, or bfloat16 for --precision bf16-mixed)[/]"
     )

@@ -19,14 +19,17 @@ PROBE_TIMEOUT_S = 600
 
 
 def measure(
-    device: str, reps: int = REPS, sizes: tuple[int, ...] | None = None, library: str = "torch"
+    device: str,
+    reps: int = REPS,
+    sizes: tuple[int, ...] | None = None,
+    library: str = "torch",
+    threads: int | None = None,
 ) -> list[dict]:
     """In the probe's own process: one record per dtype, the best size kept."""
-    from dlbench.frameworks import adapter
     from dlbench.frameworks.gemm import library as gemm_library
 
-    details = adapter("torch").device_details(device)
     gemm = gemm_library(library)
+    details = _details(device, library, threads)
     records = []
     for dtype, default_sizes in plan(device):
         by_size = {
@@ -34,6 +37,19 @@ def measure(
         }
         records.append(record(details, dtype, by_size, gemm.version()))
     return records
+
+
+def _details(device: str, library: str, threads: int | None) -> dict:
+    """The device as the run's fingerprint names it. torch's probe asks torch; JAX's and
+    TensorFlow's (the CPU only) do not import torch for it: their threads are the ones the
+    process was started with (child_env, and JAX's pinning), every usable core by default."""
+    if library == "torch":
+        from dlbench.frameworks import adapter
+
+        return adapter("torch").device_details(device)
+    from dlbench.frameworks.threads import usable_cores
+
+    return {"device": device, "threads": threads or usable_cores()}
 
 
 def probe_library(device: str, library: str, threads: int | None, sizes=None) -> list[dict]:
@@ -61,16 +77,47 @@ def libraries(device: str) -> list[str]:
     ]
 
 
-def run_probe(device: str, threads: int | None = None, sizes: tuple[int, ...] | None = None):
-    """From the CLI: each library in a fresh process; per dtype the best library's record,
-    with every library's figure in `library`; records ready for the store."""
+def chosen_libraries(device: str, asked: str = "all") -> list[str]:
+    """`--library`: "all" (every library `libraries` finds), or names, comma separated,
+    each known and installed; a UserError naming the problem and the fix otherwise."""
+    from dlbench.errors import UserError
+    from dlbench.frameworks import REGISTRY, missing_packages
+
+    if asked == "all":
+        return libraries(device)
+    names = [n.strip() for n in asked.split(",") if n.strip()]
+    for name in names:
+        if name not in CPU_LIBRARIES:
+            known = ", ".join(CPU_LIBRARIES)
+            raise UserError(f"--library {name}: unknown; choose from {known}, or all")
+        if device != "cpu" and name != "torch":
+            raise UserError(f"--library {name}: the probe times only torch on {device}")
+        if missing := missing_packages(CPU_LIBRARIES[name]):
+            raise UserError(
+                f"--library {name}: {', '.join(missing)} not installed: "
+                f"{REGISTRY[CPU_LIBRARIES[name]].install}"
+            )
+    if not names:
+        raise UserError("--library: name at least one library (torch, jax, tensorflow), or all")
+    return list(dict.fromkeys(names))
+
+
+def run_probe(
+    device: str,
+    threads: int | None = None,
+    sizes: tuple[int, ...] | None = None,
+    library: str = "all",
+):
+    """From the CLI: each library (`library`: all, or names) in a fresh process; per dtype
+    the best library's record, with every library's figure in `library`; records ready for
+    the store."""
     from dlbench.measure.fingerprint import cpu_model, machine_fingerprint
     from dlbench.measure.noise import LoadMeter
 
     load = LoadMeter.start()
     by_dtype: dict[str, list[dict]] = {}
-    for library in libraries(device):
-        for r in probe_library(device, library, threads, sizes):
+    for name in chosen_libraries(device, library):
+        for r in probe_library(device, name, threads, sizes):
             by_dtype.setdefault(r["dtype"], []).append(r)
     records = fastest(by_dtype)
     fp = machine_fingerprint()
@@ -96,7 +143,7 @@ def main() -> None:
     library = job.get("library", "torch")
     gemm_library(library).start(job.get("threads"))
     try:
-        records = measure(job["device"], sizes=sizes, library=library)
+        records = measure(job["device"], sizes=sizes, library=library, threads=job.get("threads"))
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(2)
