@@ -173,20 +173,6 @@ def test_evaluate_says_what_it_converted(evaluated, homemade):
     ) in flat
 
 
-def test_report_shows_evaluations_feature_maps_and_samples(
-    db, evaluated, featuremaps_out, tmp_path
-):
-    out_html = tmp_path / "report.html"
-    code, out, err = invoke("report", "--db", db, "--out", out_html)
-    assert code == 0, err
-    html = out_html.read_text()
-    assert "counts as wrong" in html and "rows are the dataset&#39;s 11 classes" in html
-    assert "featuremaps-run-" in html and "samples-digits" in html
-    listed = [ln.strip() for ln in out.splitlines() if ln.startswith("  ")]
-    assert listed and all(Path(p).exists() for p in listed)
-    assert len(listed) == 2 * html.count("<figure ")
-
-
 def test_export_json_carries_evaluations(db, ids, evaluated, tmp_path):
     code, out, err = invoke("export", "--format", "json", "--db", db, "--runs", ids["a-mlp@digits"])
     assert code == 0, err
@@ -217,31 +203,32 @@ def test_predict_unreadable_image(db, ids, tmp_path, trained_db):
 FRAMEWORK_MODULES = ("torch", "keras", "tensorflow", "jax")
 _FRESH = """
 import json, sys
-from pathlib import Path
 from dlbench.cli import main
-from dlbench.report.html import build_report
 
-db, out = Path(sys.argv[1]), Path(sys.argv[2])
-build_report(db, out)
-try:
-    main(["results", "--db", str(db)])
-except SystemExit as exc:  # the CLI's main() ends with sys.exit(code)
-    assert exc.code in (0, None), exc.code
+db, out = sys.argv[1], sys.argv[2]
+for args in (["report", "--db", db, "--out", out], ["results", "--db", db]):
+    try:
+        main(args)
+    except SystemExit as exc:  # the CLI's main() ends with sys.exit(code)
+        assert exc.code in (0, None), exc.code
 print("IMPORTED " + json.dumps([m for m in %r if m in sys.modules]))
 """
 
 
-def test_report_and_results_import_no_framework(db, tmp_path):
-    """In a fresh interpreter, the HTML report (sample grids included: their models predict in
-    a child process) and `dlbench results` leave torch, keras, tensorflow and jax unimported."""
+def test_report_shows_evaluations_feature_maps_and_samples_and_imports_no_framework(
+    db, evaluated, featuremaps_out, tmp_path
+):
+    """`dlbench report` and `dlbench results`, in a fresh interpreter: the report holds the
+    evaluations, feature maps and sample grids (their models predict in a child process), and
+    torch, keras, tensorflow and jax are left unimported. One report, built once for both."""
     import os
     import subprocess
     import sys
 
-    out = tmp_path / "fresh.html"
+    out_html = tmp_path / "report.html"
     code = _FRESH % (FRAMEWORK_MODULES,)
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(db), str(out)],
+        [sys.executable, "-c", code, str(db), str(out_html)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
@@ -251,23 +238,36 @@ def test_report_and_results_import_no_framework(db, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     imported = json.loads(proc.stdout.split("IMPORTED ", 1)[1])
     assert imported == []
-    html = out.read_text()
-    assert "samples-digits" in html  # a model did predict, in its own process
-    assert "a-mlp" in proc.stdout  # the results table
+    html = out_html.read_text()
+    assert "counts as wrong" in html and "rows are the dataset&#39;s 11 classes" in html
+    assert "featuremaps-run-" in html and "samples-digits" in html
+    listed = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("  ")]
+    listed = [p for p in listed if p.endswith((".png", ".svg"))]  # the figures report wrote
+    assert listed and all(Path(p).exists() for p in listed)
+    assert len(listed) == 2 * html.count("<figure ")
+    assert "a-mlp" in proc.stdout.split("IMPORTED ", 1)[0]  # the results table
 
 
 def test_sample_grid_without_weights_says_why_and_the_others_stay(trained_db, ids, tmp_path):
     """The digits run's weights deleted: its grid is a note saying so, and the other datasets'
-    grids, predicted in the same torch process, are still drawn."""
-    from dlbench.report.html import build_report
+    grids, predicted in the same torch process, are still drawn (the report's sample section,
+    rendered on its own: the rest of the report is the test above)."""
+    from dlbench.report.html import render
+    from dlbench.report.page import Figures
+    from dlbench.report.sections.models import samples_section
+    from dlbench.report.select import select_runs
     from dlbench.store.artifacts import find_run, weights_file
+    from dlbench.store.db import Store
 
     copy = writable_copy(trained_db, tmp_path)
     run = ids["a-mlp@digits"]
     weights_file(find_run(copy, run), copy).unlink()
-    out = tmp_path / "report.html"
-    build_report(copy, out)
-    html = out.read_text()
+    with Store(copy, readonly=True) as store:
+        rows = select_runs(store.runs(), None)
+    (tmp_path / "report_files").mkdir()
+    figs = Figures(tmp_path / "report_files")
+    section = samples_section(rows, copy, figs, None, True)
+    html = render([section], title="t", subtitle="s", files_dir="report_files", files=figs.files)
     assert f"digits: no grid (run {run}: run {run}: its weights" in html
     assert "are gone" in html and "samples-digits" not in html
     assert "samples-folder" in html  # the hostile folder's grid, from the same process
