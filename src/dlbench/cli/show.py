@@ -103,9 +103,13 @@ def show_cmd(
     console.rule(f"run {row.id}: {escape(str(row['model']))} ({row['run_id']})")
     measures = Table(title="measurements", show_header=False, box=None)
     shown = set()
+    warm_import_s = (row["extra"] or {}).get("warm_import_s")
     for key, unit in _MEASURES:
         shown.add(key)
         measures.add_row(key, escape(_fmt(row[key], unit)))
+        if key == "import_s" and warm_import_s is not None:
+            why = "s: forked from a warm process that imported the framework once, for the suite"
+            measures.add_row("warm_import_s", escape(_fmt(warm_import_s, why)))
     console.print(measures)
     if threads := describe_threads(row["options"] or {}):
         console.print(f"threads: {escape(threads)}")

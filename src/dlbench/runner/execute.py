@@ -21,11 +21,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlbench.errors import UserError, last_line
 from dlbench.spec.run import RunSpec
 from dlbench.store.record import RunRecord
+
+if TYPE_CHECKING:
+    from dlbench.runner.warm import WarmPool
 
 DEFAULT_TIMEOUT_S = 3600.0
 
@@ -72,11 +75,16 @@ class Done:
 
 
 class LocalExecutor:
-    """The default: one run at a time, each in a fresh process on this machine.
+    """The default: one run at a time, each in a process of its own on this machine (forked
+    from a warm process that has imported its framework: runner/warm.py).
 
     An executor does three things for `execute`: expand the runs against what it can use,
     choose what is left to run (`--resume`), and run them, yielding each as it ends (another
-    executor: runner/ray_executor.py)."""
+    executor: runner/ray_executor.py). `warm=False`: every run's process started fresh (what
+    benchmarks/harness.py compares the warm processes with)."""
+
+    def __init__(self, warm: bool = True) -> None:
+        self.warm = warm
 
     def expand(self, runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
         return expand_devices(runs, dropped)
@@ -97,16 +105,23 @@ class LocalExecutor:
         progress: Progress,
     ) -> Iterator[Done]:
         from dlbench.measure import machine_fingerprint
+        from dlbench.runner.warm import WarmPool
         from dlbench.store.artifacts import new_run_folder
 
         fingerprint = machine_fingerprint()
-        for i, p in enumerate(todo):
-            progress.on_start(p, i, len(todo))
-            folder = new_run_folder(db_path, p.run.run_id, p.run.resolved()) if save else None
-            result = run_one(
-                p, data_dir=data_dir, artifacts_dir=folder, timeout_s=timeout_s, progress=progress
-            )
-            yield Done(p, result, fingerprint)
+        with WarmPool() as pool:  # closed with the suite, an interrupted one too
+            for i, p in enumerate(todo):
+                progress.on_start(p, i, len(todo))
+                folder = new_run_folder(db_path, p.run.run_id, p.run.resolved()) if save else None
+                result = run_one(
+                    p,
+                    data_dir=data_dir,
+                    artifacts_dir=folder,
+                    timeout_s=timeout_s,
+                    progress=progress,
+                    warm=pool if self.warm else None,
+                )
+                yield Done(p, result, fingerprint)
 
 
 def expand_devices(runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
@@ -200,8 +215,10 @@ def run_one(
     artifacts_dir: Path | None,
     timeout_s: float,
     progress: Progress,
+    warm: WarmPool | None = None,
 ) -> RunRecord:
-    """One run in a fresh process; always returns a result record."""
+    """One run in a process of its own (forked from a warm process of `warm`'s, or a fresh
+    one without); always returns a result record."""
     from dlbench.measure.noise import sample_other_load
     from dlbench.runner.process import child_env, die_with_parent
     from dlbench.runner.worker import EVENT_FD_ENV
@@ -212,46 +229,59 @@ def run_one(
         "data_dir": str(data_dir) if data_dir else None,
         "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
     }
-    read_fd, write_fd = os.pipe()
     env = child_env(run.framework, run.threads, run.device)
-    env[EVENT_FD_ENV] = str(write_fd)
+    warm_import_s = None
+    if warm is not None:
+        try:
+            # Started before the noise guard's sample: its import is not the machine's noise.
+            proc_from = warm.get(env, run.framework)
+            warm_import_s = proc_from.import_s
+        except (OSError, RuntimeError) as exc:  # a fresh process instead, as without a pool
+            print(f"dlbench: no warm process, a fresh one instead: {exc}", file=sys.stderr)
+            warm = None
+    read_fd, write_fd = os.pipe()
     # The noise guard: other processes' CPU use just before the run (the worker measures it
     # again over the timed work: `load_during_pct`).
     load_before = sample_other_load()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dlbench.runner.worker"],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=log,
-            env=env,
-            pass_fds=(write_fd,),
-            text=True,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
-        )
+        if warm is not None:
+            proc: Any = proc_from.fork(job, log.fileno(), write_fd)
+        else:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dlbench.runner.worker"],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                env={**env, EVENT_FD_ENV: str(write_fd)},
+                pass_fds=(write_fd,),
+                text=True,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(job))  # a few kB: the pipe's buffer holds it
+            proc.stdin.close()
         os.close(write_fd)
         events: queue.Queue = queue.Queue()
         reader = threading.Thread(
             target=_read_events, args=(os.fdopen(read_fd), events), daemon=True
         )
         reader.start()
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(job))
-        proc.stdin.close()
         result: RunRecord | None = None
         epochs: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout_s
         while True:
+            # Checked before every event, not only while none comes: a run whose epochs end
+            # faster than the poll would otherwise never time out.
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                message = f"stopped after {timeout_s:.0f} s; raise --timeout"
+                result = RunRecord(status="timeout", epochs=epochs, message=message)
+                break
             try:
                 event = events.get(timeout=0.2)
             except queue.Empty:
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    proc.wait()
-                    message = f"stopped after {timeout_s:.0f} s; raise --timeout"
-                    result = RunRecord(status="timeout", epochs=epochs, message=message)
-                    break
                 continue
             if event is None:
                 break
@@ -271,6 +301,7 @@ def run_one(
             result = RunRecord(status=status, epochs=epochs, message=message)
     result.started_at = started
     result.load_before_pct = load_before
+    result.warm_import_s = warm_import_s
     return result
 
 

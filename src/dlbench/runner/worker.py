@@ -95,12 +95,21 @@ def _gpu_of(info: dict[str, Any]) -> tuple[int | None, str | None]:
     return index, info.get("gpu_uuid")
 
 
+def import_framework(framework: str) -> Adapter:
+    """The adapter, with what its runs import (a warm process imports it so too)."""
+    from dlbench.frameworks import adapter
+
+    backend = adapter(framework)
+    for module in backend.RUN_IMPORTS:
+        importlib.import_module(module)
+    return backend
+
+
 def run_job(job: dict[str, Any], events: Events) -> RunRecord:
     """Load, build, train, test; returns the result record (also on failure)."""
     t_start = time.perf_counter()
     from dlbench.data import load_dataset, prepare
     from dlbench.errors import UserError, exception_line
-    from dlbench.frameworks import adapter
     from dlbench.frameworks.base import confusion_matrix
     from dlbench.measure import peak_rss_bytes
     from dlbench.measure.energy import EnergyMeter
@@ -111,9 +120,7 @@ def run_job(job: dict[str, Any], events: Events) -> RunRecord:
     result = RunRecord(status="failed")
     try:
         t0 = time.perf_counter()
-        backend = adapter(run.framework)
-        for module in backend.RUN_IMPORTS:
-            importlib.import_module(module)
+        backend = import_framework(run.framework)
         result.import_s = time.perf_counter() - t0
         result.versions = backend.versions()
 
@@ -231,7 +238,11 @@ def run_job(job: dict[str, Any], events: Events) -> RunRecord:
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
+    serve(json.loads(sys.stdin.read()))
+
+
+def serve(job: dict[str, Any]) -> None:
+    """The job run, its events and result sent (a fresh process's, or a warm process's fork)."""
     fd = os.environ.get(EVENT_FD_ENV)
     events = Events(int(fd) if fd else None)
     result = run_job(job, events)

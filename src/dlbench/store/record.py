@@ -123,6 +123,9 @@ class RunRecord:
     ray: dict[str, Any] | None = _extra()  # --executor ray: the node and the task's timings
     weights_sha256: str | None = _extra()  # --executor ray: checked on both sides
     prediction: dict[str, Any] | None = _extra()  # made before the run: runner/estimate.py
+    # forked from a warm process (runner/warm.py): its import, paid once, by the first of its
+    # runs; None: the run's process started fresh and import_s holds its import
+    warm_import_s: float | None = _extra()
     # -- carried from the worker to the runner -------------------------------------------------
     epochs: list[dict[str, Any]] = _carried(list)  # per-epoch records: the `epochs` table
     versions: dict[str, str] | None = _carried()  # framework and library versions
