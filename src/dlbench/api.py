@@ -377,8 +377,11 @@ def _execute(
 
     def predict(checked):
         predictions = announce_prediction(checked, db, data_dir, console)
-        if display is not None:
-            display.expect(predictions)
+        if display is not None and predictions:
+            from dlbench.runner.estimate import walls_s
+
+            walls = walls_s(checked, [predictions[r.run_id] for r in checked])
+            display.expect({r.run_id: w for r, w in zip(checked, walls, strict=True)})
         return predictions
 
     try:

@@ -87,7 +87,35 @@ def test_suite_total_counts_each_dataset_once_more_and_each_runs_noise_sample(tm
     total = suite_total_s(RUNS, predictions)
     loads = predictions[0].load_s + predictions[2].load_s  # fashion-mnist, digits
     samples = SAMPLE_S * len(RUNS)  # the parent's look at the other processes before each run
-    assert total == pytest.approx(sum(p.wall_s for p in predictions) + loads + samples)
+    # one run environment (torch, every core, the CPU): one warm process, whose start and
+    # import the first run pays; the others are forks of it
+    assert all(p.start_import_s > 0 for p in predictions)
+    forked = sum(p.start_import_s for p in predictions[1:])
+    walls = sum(p.wall_s for p in predictions) - forked
+    assert total == pytest.approx(walls + loads + samples)
+
+
+def test_each_run_environment_pays_its_import_once_as_the_warm_pool_keeps_them(tmp_path):
+    from dlbench.runner.estimate import walls_s
+    from dlbench.runner.warm import MAX_WARM
+
+    db = tmp_path / "db.sqlite"
+    with Store(db) as store:
+        store_probes(store)
+
+    def run(threads):  # another thread count: another environment (OMP_NUM_THREADS)
+        return RunSpec(model="a-mlp", dataset="digits", framework="torch", threads=threads)
+
+    envs = [run(t) for t in range(1, MAX_WARM + 2)]  # one more than the pool keeps
+    order = [envs[0], envs[1], envs[0], *envs[2:], envs[0], envs[1]]
+    predictions = predict_runs(order, db)
+    cold = [p.wall_s for p in predictions]
+    warm = [p.wall_s - p.start_import_s for p in predictions]
+    # envs[0], used again before the pool filled, stays warm; envs[1], the least recently used
+    # when the (MAX_WARM + 1)-th environment came, was closed and starts again
+    n = len(order)
+    expected = [cold[0], cold[1], warm[2], *cold[3 : n - 2], warm[n - 2], cold[n - 1]]
+    assert walls_s(order, predictions) == pytest.approx(expected)
 
 
 def test_device_profile_scales_to_the_spec_sheet(tmp_path):

@@ -14,11 +14,10 @@ from dlbench.store.record import RunRecord
 
 
 class RunProgress:
-    def __init__(self, console: Console, predictions: dict[str, Any] | None = None) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
         # run id -> predicted wall seconds (runner/estimate.py): the suite's time left
         self.left_s: dict[str, float] = {}
-        self.expect(predictions)
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -75,9 +74,10 @@ class RunProgress:
                 f"({e['epoch_s']:.1f} s)",
             )
 
-    def expect(self, predictions: dict[str, Any] | None) -> None:
-        """The runs' predictions (runner/estimate.py): the bar then shows the suite's time left."""
-        self.left_s = {k: p.wall_s for k, p in (predictions or {}).items()}
+    def expect(self, walls_s: dict[str, float]) -> None:
+        """Each run's predicted wall seconds, by run id (runner/estimate.py `walls_s`): the bar
+        then shows the suite's time left."""
+        self.left_s = dict(walls_s)
 
     def done(self, p: Planned, row: RunRecord) -> None:
         self.left_s.pop(p.run.run_id, None)

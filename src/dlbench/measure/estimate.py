@@ -209,6 +209,9 @@ class Prediction:
     # and, where the run sweeps its threads, the sweep
     warm_up_s: float = 0.0
     sweep_s: float = 0.0
+    # in fixed_s: the interpreter's start and the framework's import, which a run forked from
+    # a warm process (runner/warm.py) does not pay: runner/estimate.py `walls_s`
+    start_import_s: float = 0.0
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -366,6 +369,7 @@ def predict(
         by_layer=by_layer,
         warm_up_s=warm_up_s,
         sweep_s=sweep_s,
+        start_import_s=cal.start_s + cal.import_s,
     )
 
 
