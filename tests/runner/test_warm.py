@@ -63,3 +63,25 @@ def test_a_warm_process_that_cannot_start_says_why():
 
     with pytest.raises(RuntimeError, match=r"the warm nope process did not start: .*nope"):
         Warm(child_env("torch", 1, "cpu"), "nope")
+
+
+def test_a_framework_that_started_its_device_runtime_is_not_forked():
+    """Importing JAX starts no backend, so its warm process may fork; once a backend runs
+    (jax.devices()), the check says so and the pool would start fresh processes instead."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    code = (
+        "import jax\n"
+        "from dlbench.runner.warm import touched_a_device\n"
+        "print(repr(touched_a_device()))\n"
+        "jax.devices()\n"
+        "print(repr(touched_a_device()))\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["None", "'JAX has started its backends'"]

@@ -185,6 +185,19 @@ def _child(sock: socket.socket, job: dict, log_fd: int, event_fd: int) -> None:
     exit_now(code)
 
 
+def touched_a_device() -> str | None:
+    """Why forking this process would be unsafe, or None: a framework that has started its
+    device runtime (CUDA in torch, JAX's backends) cannot be forked. Importing does not start
+    them; this checks that it did not (read from sys.modules: nothing is imported here)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "torch has initialised CUDA"
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    if bridge is not None and getattr(bridge, "_backends", None):
+        return "JAX has started its backends"
+    return None
+
+
 def main() -> None:
     import warnings
 
@@ -208,7 +221,11 @@ def main() -> None:
 
         _send(sock, error=exception_line(exc))
         exit_now(1)
-    _send(sock, import_s=time.perf_counter() - t0)
+    import_s = time.perf_counter() - t0
+    if why := touched_a_device():
+        _send(sock, error=why)
+        exit_now(1)
+    _send(sock, import_s=import_s)
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, _MSG, 2)
