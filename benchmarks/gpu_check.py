@@ -22,7 +22,8 @@ The checks (issue 18):
    on a GPU, `dlbench probe` with float32 < tf32 < bfloat16;
 4. memory: a keras-jax run then a torch run, both finish, each with its own peak;
 5. end to end: report A's MLP and CNN in torch, torch-compile, keras-jax and keras-torch on the
-   device (and the CPU), 3 epochs: finished, first epoch within 1.5x of steady, GPU energy > 0
+   device (and the CPU), 3 epochs, each forked from a warm process (runner/warm.py):
+   finished, first epoch within 1.5x of steady, GPU energy > 0
    at a plausible power, the fingerprint's GPU name/UUID/driver as nvidia-smi says, and the
    CPU/GPU speedup table. On the CPU the runs use 3,000 images and `tuned` only.
 """
@@ -346,7 +347,11 @@ def check_end_to_end(device: str) -> tuple[str, dict]:
         # A run the noise guard flagged (other processes busy during it) says nothing about
         # warm-up: its first/steady ratio is shown but not judged, and the verdict says so.
         item["noisy"] = bool(r.get("noisy"))
+        # Forked from a warm process (runner/warm.py), as every local run is: on a GPU, the
+        # proof that a fork of a process that imported the framework starts CUDA cleanly.
+        item["forked_warm"] = (r.get("extra") or {}).get("warm_import_s") is not None
         good = r["status"] == "finished" and item["first_over_steady"] is not None
+        good = good and item["forked_warm"]
         good = good and (item["noisy"] or item["first_over_steady"] <= 1.5)
         if str(r["device"]).startswith("cuda"):
             watts = (r.get("gpu_energy_j") or 0) / (r.get("train_s") or 1)
