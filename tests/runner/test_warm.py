@@ -57,12 +57,18 @@ def test_a_run_killed_in_a_fork_is_a_result_and_the_next_run_still_forks(tmp_pat
     assert after.status == "finished" and after.warm_import_s == timed_out.warm_import_s
 
 
-def test_a_warm_process_that_cannot_start_says_why():
+def test_a_warm_process_that_cannot_start_says_why_once(capsys):
     from dlbench.runner.process import child_env
-    from dlbench.runner.warm import Warm
+    from dlbench.runner.warm import Warm, WarmPool
 
+    env = child_env("torch", 1, "cpu")
     with pytest.raises(RuntimeError, match=r"the warm nope process did not start: .*nope"):
-        Warm(child_env("torch", 1, "cpu"), "nope")
+        Warm(env, "nope")
+    # In the pool: that environment's runs start fresh processes, and it is not tried again.
+    with WarmPool() as pool:
+        assert pool.get(env, "nope") is None and pool.get(env, "nope") is None
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and "its runs start fresh processes" in said[0]
 
 
 def test_a_framework_that_started_its_device_runtime_is_not_forked():

@@ -230,24 +230,24 @@ def run_one(
         "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
     }
     env = child_env(run.framework, run.threads, run.device)
-    warm_import_s = None
-    if warm is not None:
-        try:
-            # Started before the noise guard's sample: its import is not the machine's noise.
-            proc_from = warm.get(env, run.framework)
-            warm_import_s = proc_from.import_s
-        except (OSError, RuntimeError) as exc:  # a fresh process instead, as without a pool
-            print(f"dlbench: no warm process, a fresh one instead: {exc}", file=sys.stderr)
-            warm = None
+    # Started before the noise guard's sample: a warm process's import is not the machine's
+    # noise. None: no pool, or its process for this environment could not start.
+    proc_from = warm.get(env, run.framework) if warm is not None else None
+    warm_import_s = proc_from.import_s if proc_from is not None else None
     read_fd, write_fd = os.pipe()
     # The noise guard: other processes' CPU use just before the run (the worker measures it
     # again over the timed work: `load_during_pct`).
     load_before = sample_other_load()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with tempfile.TemporaryFile("w+") as log:
-        if warm is not None:
-            proc: Any = proc_from.fork(job, log.fileno(), write_fd)
-        else:
+        proc: Any = None
+        if proc_from is not None:
+            try:
+                proc = proc_from.fork(job, log.fileno(), write_fd)
+            except OSError as exc:  # it died since: a fresh process instead
+                print(f"dlbench: the warm process did not fork ({exc})", file=sys.stderr)
+                warm_import_s = None
+        if proc is None:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "dlbench.runner.worker"],
                 stdin=subprocess.PIPE,

@@ -131,10 +131,14 @@ class WarmPool:
     def __init__(self, size: int = MAX_WARM) -> None:
         self.size = size
         self._warm: OrderedDict[tuple, Warm] = OrderedDict()
+        self._failed: set[tuple] = set()  # environments whose warm process could not start
 
-    def get(self, env: dict[str, str], framework: str) -> Warm:
-        """The warm process for `env`, started now if there is none."""
+    def get(self, env: dict[str, str], framework: str) -> Warm | None:
+        """The warm process for `env`, started now if there is none; None where it cannot
+        start (said once, on stderr): that environment's runs start fresh processes."""
         key = env_key(env)
+        if key in self._failed:
+            return None
         warm = self._warm.get(key)
         if warm is not None and warm.alive():
             self._warm.move_to_end(key)
@@ -143,7 +147,12 @@ class WarmPool:
             self._warm.pop(key).close()
         while len(self._warm) >= self.size:
             self._warm.popitem(last=False)[1].close()
-        warm = self._warm[key] = Warm(env, framework)
+        try:
+            warm = self._warm[key] = Warm(env, framework)
+        except (OSError, RuntimeError) as exc:
+            self._failed.add(key)
+            print(f"dlbench: {exc}; its runs start fresh processes", file=sys.stderr)
+            return None
         return warm
 
     def close(self) -> None:
@@ -241,9 +250,12 @@ def main() -> None:
             _child(sock, job, *fds)
         for fd in fds:
             os.close(fd)
-        _send(sock, pid=pid)
-        _, status = os.waitpid(pid, 0)
-        _send(sock, exit=os.waitstatus_to_exitcode(status))
+        try:
+            _send(sock, pid=pid)
+            _, status = os.waitpid(pid, 0)
+            _send(sock, exit=os.waitstatus_to_exitcode(status))
+        except OSError:  # the parent has gone (an interrupted suite): nothing to report to
+            break
     exit_now()
 
 
