@@ -263,8 +263,10 @@ def walls_s(runs: list[RunSpec], predictions: list[Prediction]) -> list[float]:
     from collections import OrderedDict
 
     from dlbench.runner.process import child_env
-    from dlbench.runner.warm import MAX_WARM, env_key
+    from dlbench.runner.warm import MAX_WARM, available, env_key
 
+    if not available():  # every run starts a fresh process
+        return [p.wall_s for p in predictions]
     warm: OrderedDict[tuple, None] = OrderedDict()
     out = []
     for run, p in zip(runs, predictions, strict=True):

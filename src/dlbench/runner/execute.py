@@ -81,12 +81,13 @@ class LocalExecutor:
     An executor does three things for `execute`: expand the runs against what it can use,
     choose what is left to run (`--resume`), and run them, yielding each as it ends (another
     executor: runner/ray_executor.py). `warm=False`: every run's process started fresh (what
-    benchmarks/harness.py compares the warm processes with); warm processes need Linux (fork
-    beside the frameworks' libraries, descriptors over a SOCK_SEQPACKET socket), so elsewhere
-    runs start fresh."""
+    benchmarks/harness.py compares the warm processes with), as everywhere but Linux
+    (runner/warm.py `available`)."""
 
     def __init__(self, warm: bool = True) -> None:
-        self.warm = warm and sys.platform == "linux"
+        from dlbench.runner.warm import available
+
+        self.warm = warm and available()
 
     def expand(self, runs: list[RunSpec], dropped: list | None = None) -> list[RunSpec]:
         return expand_devices(runs, dropped)

@@ -41,6 +41,12 @@ READY_TIMEOUT_S = 300  # the import, on a loaded machine
 _MSG = 1 << 20  # the largest message: a job is a few kB
 
 
+def available() -> bool:
+    """Warm processes need Linux: fork beside the frameworks' libraries, and descriptors
+    passed over a SOCK_SEQPACKET Unix socket. Elsewhere every run starts a fresh process."""
+    return sys.platform == "linux"
+
+
 def env_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """Runs whose environments are equal share a warm process."""
     return tuple(sorted(env.items()))
