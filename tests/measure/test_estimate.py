@@ -166,6 +166,34 @@ def test_convolutions_use_the_convolution_probe():
     assert as_convs.by_layer[dense] == pytest.approx(as_products.by_layer[dense])
 
 
+def test_a_convolutions_backward_reads_its_own_rate():
+    """With the backward probed (conv-shapes' "bwd:" keys), a conv layer's backward takes its
+    FLOPs over that rate, its forward over the forward's: a backward four times slower (as
+    JAX's is on this CPU at a large batch) makes only the backward four times longer."""
+    from dataclasses import replace
+
+    from dlbench.spec.cost import layer_costs
+
+    preset = PRESETS["b-cnn-10k"]
+    spec, summary = preset.spec, preset.spec.summary(preset.input_shape)
+    kw = {"epochs": 1, "n_val": 0, "n_test": 100, "batch_size": 64, "n_train": 640}
+    rates = {k: 1e10 for k in _grid(lambda m, k, n: 1.0)}
+    same = replace(_machine(), conv_by_shape=rates)
+    slow_back = replace(same, conv_backward_by_shape={k: v / 4 for k, v in rates.items()})
+    a, b = (predict(spec, summary, m, **kw) for m in (same, slow_back))
+    costs = {c.name: c for c in layer_costs(spec, preset.input_shape, 64)}
+    for info in summary.layers:
+        if info.kind != "conv2d":
+            continue
+        cost = costs[info.name]
+        forward = sum(2 * m * k * n for m, k, n in cost.forward_gemms) / 1e10
+        backward = sum(2 * m * k * n for m, k, n in cost.backward_gemms) / 1e10
+        steps = kw["n_train"] // kw["batch_size"]
+        # compute-bound at these rates: the layer's time is its FLOPs over the rate
+        assert a.by_layer[info.name] == pytest.approx(steps * (forward + backward), rel=1e-6)
+        assert b.by_layer[info.name] == pytest.approx(steps * (forward + 4 * backward), rel=1e-6)
+
+
 def test_layer_bandwidth_reads_its_own_kind():
     from dlbench.measure.estimate import layer_bandwidth
 

@@ -44,3 +44,25 @@ def test_element_wise_layers_probe():
     # the bytes spec/cost.py counts: ReLU reads and writes its tensor forward (2 numbers),
     # reads the output's gradient and the input and writes the input's gradient backward (3)
     assert layer_bytes("activation", 4) == 5 * 4 * 16 * 32 * 32 * 4
+
+
+@pytest.mark.slow  # imports JAX and TensorFlow whole into this process
+@pytest.mark.parametrize("library", ["torch", "jax", "tensorflow"])
+def test_convolutions_probe_forward_and_backward(library, monkeypatch):
+    """Each convolution shape is timed forward and, under "bwd:", backward alone; the
+    estimate (runner/estimate.py) splits the two by that prefix."""
+    from dlbench.frameworks import gemm_shapes
+    from dlbench.frameworks.gemm_shapes import BACKWARD, conv_rates
+    from dlbench.measure.estimate import parse_shape
+
+    pytest.importorskip({"tensorflow": "tensorflow"}.get(library, library))
+    # two batches, one and 16 input channels (a first layer, whose input takes no gradient)
+    monkeypatch.setattr(gemm_shapes, "CONV_BATCH", (4, 32))
+    monkeypatch.setattr(gemm_shapes, "CONV_CHANNELS", (1, 16))
+    monkeypatch.setattr(gemm_shapes, "CONV_FILTERS", (16,))
+    rates = conv_rates(library, "cpu")
+    forward = sorted(k for k in rates if not k.startswith(BACKWARD))
+    assert forward == sorted(["1024x9x16", "1024x144x16", "8192x9x16", "8192x144x16"])
+    assert sorted(k.removeprefix(BACKWARD) for k in rates if k.startswith(BACKWARD)) == forward
+    assert all(v > 1e6 for v in rates.values())
+    assert all(parse_shape(k) for k in forward)

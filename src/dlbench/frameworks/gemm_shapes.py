@@ -120,7 +120,7 @@ def gemm_rates(library: str, device: str, shapes=None) -> dict[str, float]:
     return out
 
 
-def _torch_conv(device: str, b: int, c: int, f: int):
+def _torch_conv(device: str, b: int, c: int, f: int, backward: bool = False):
     import torch
 
     from dlbench.frameworks.torch.devices import torch_device
@@ -134,10 +134,15 @@ def _torch_conv(device: str, b: int, c: int, f: int):
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    return lambda: torch.nn.functional.conv2d(x, w, padding=1), wait
+    if not backward:
+        return lambda: torch.nn.functional.conv2d(x, w, padding=1), wait
+    inputs = [t.requires_grad_(True) for t in _grad_inputs(c, x, w)]
+    g = torch.ones(b, f, CONV_SIDE, CONV_SIDE, device=dev)
+    out = torch.nn.functional.conv2d(x, w, padding=1)  # once: the backward alone is timed
+    return lambda: torch.autograd.grad(out, inputs, g, retain_graph=True), wait
 
 
-def _jax_conv(device: str, b: int, c: int, f: int):
+def _jax_conv(device: str, b: int, c: int, f: int, backward: bool = False):
     import jax
     import numpy as np
 
@@ -145,16 +150,27 @@ def _jax_conv(device: str, b: int, c: int, f: int):
     dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
     x = jax.device_put(rng.standard_normal((b, CONV_SIDE, CONV_SIDE, c), dtype=np.float32), dev)
     w = jax.device_put(rng.standard_normal((3, 3, c, f), dtype=np.float32), dev)
-    conv = jax.jit(
-        lambda x, w: jax.lax.conv_general_dilated(
+
+    def conv(x, w):
+        return jax.lax.conv_general_dilated(
             x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
             precision=jax.lax.Precision.HIGHEST,
-        )
-    )  # fmt: skip
-    return lambda: conv(x, w), lambda out: out.block_until_ready()
+        )  # fmt: skip
+
+    if not backward:
+        fwd = jax.jit(conv)
+        return lambda: fwd(x, w), lambda out: out.block_until_ready()
+    g = jax.device_put(np.ones((b, CONV_SIDE, CONV_SIDE, f), dtype=np.float32), dev)
+    # The backward alone: a convolution is linear, so its gradients do not need its output
+    # and XLA leaves the forward out of the compiled pullback.
+    if c == 1:  # a first layer: the weights' gradient only (_grad_inputs)
+        grads = jax.jit(lambda x, w, g: jax.vjp(lambda w: conv(x, w), w)[1](g))
+    else:
+        grads = jax.jit(lambda x, w, g: jax.vjp(conv, x, w)[1](g))
+    return lambda: grads(x, w, g), lambda out: out[-1].block_until_ready()
 
 
-def _tf_conv(device: str, b: int, c: int, f: int):
+def _tf_conv(device: str, b: int, c: int, f: int, backward: bool = False):
     import numpy as np
     import tensorflow as tf
 
@@ -163,26 +179,52 @@ def _tf_conv(device: str, b: int, c: int, f: int):
     with tf.device(where):
         x = tf.constant(rng.standard_normal((b, CONV_SIDE, CONV_SIDE, c), dtype=np.float32))
         w = tf.constant(rng.standard_normal((3, 3, c, f), dtype=np.float32))
+        g = tf.ones((b, CONV_SIDE, CONV_SIDE, f))
 
     def step():
         with tf.device(where):
             return tf.nn.conv2d(x, w, 1, "SAME")
 
-    return step, lambda out: out.numpy() if device != "cpu" else None
+    if not backward:
+        return step, lambda out: out.numpy() if device != "cpu" else None
+    inputs = _grad_inputs(c, x, w)
+    with tf.device(where), tf.GradientTape(persistent=True) as tape:  # the forward, once
+        for t in inputs:
+            tape.watch(t)
+        out = tf.nn.conv2d(x, w, 1, "SAME")
+
+    def grads():  # the backward alone, again and again from the kept tape
+        with tf.device(where):
+            return tape.gradient(out, inputs, output_gradients=g)
+
+    return grads, (lambda out: None) if device == "cpu" else (lambda o: [t.numpy() for t in o])
+
+
+def _grad_inputs(c: int, x, w) -> list:
+    """What a backward pass differentiates: the weights, and the input unless it is a first
+    layer's (one channel: the image), as spec/cost.py counts a conv layer's backward."""
+    return [w] if c == 1 else [x, w]
 
 
 CONVS = {"torch": _torch_conv, "jax": _jax_conv, "tensorflow": _tf_conv}
+BACKWARD = "bwd:"  # conv_rates' key prefix of a backward rate
 
 
 def conv_rates(library: str, device: str) -> dict[str, float]:
-    """FLOP/s of float32 3x3 convolutions (forward), keyed by their im2col "MxKxN"."""
+    """FLOP/s of float32 3x3 convolutions, keyed by their im2col "MxKxN": the forward pass,
+    and under "bwd:MxKxN" the backward pass alone (its gradients' FLOPs, as spec/cost.py
+    counts them, over its time). Libraries differ here: JAX's CPU backward of a 256-image
+    batch took 5-6x its forward where the FLOPs say 3x (stop 26's note)."""
     out = {}
     for b in CONV_BATCH:
         for c in CONV_CHANNELS:
             for f in CONV_FILTERS:
-                step, wait = CONVS[library](device, b, c, f)
                 m, k = b * CONV_SIDE * CONV_SIDE, c * 9
-                out[f"{m}x{k}x{f}"] = 2 * m * k * f / best_seconds(step, wait)
+                flops = 2 * m * k * f
+                forward_s = best_seconds(*CONVS[library](device, b, c, f))
+                backward_s = best_seconds(*CONVS[library](device, b, c, f, backward=True))
+                out[f"{m}x{k}x{f}"] = flops / forward_s
+                out[f"{BACKWARD}{m}x{k}x{f}"] = len(_grad_inputs(c, 0, 0)) * flops / backward_s
     return out
 
 

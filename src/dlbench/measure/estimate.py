@@ -185,6 +185,9 @@ class Machine:
     probes: tuple[dict[str, Any], ...] = ()  # id, kind, stale reason of each probe used
     profile: str | None = None  # a spec-sheet device (--device-profile), or None: measured
     conv_by_shape: dict[str, float] | None = None  # 3x3 convolutions by im2col shape
+    # their backward pass (both gradients; the weights' alone for one input channel), by the
+    # forward's im2col shape; None: the backward at the forward's rate
+    conv_backward_by_shape: dict[str, float] | None = None
     # element-wise layers' bytes/s, forward and backward, keyed "kind:bytes" (layer-rates)
     layer_by_size: dict[str, float] | None = None
 
@@ -250,8 +253,10 @@ def _layer_time(machine: Machine, cost: LayerCost, backward: bool) -> tuple[floa
     if act is not None:
         nbytes -= fused
     if cost.kind == "conv2d" and machine.conv_by_shape and cost.forward_gemms:
-        # a convolution runs at the rate of a convolution of its size, forward and backward
-        rate = gemm_rate(machine.conv_by_shape, cost.forward_gemms[0])
+        # a convolution runs at the rate of a convolution of its size, its backward at the
+        # rate of a backward of its size where that was probed
+        rates = machine.conv_backward_by_shape if backward else None
+        rate = gemm_rate(rates or machine.conv_by_shape, cost.forward_gemms[0])
         flops_s = sum(2 * m * k * n / rate for m, k, n in gemms)
     else:
         by_shape = machine.gemm_by_shape

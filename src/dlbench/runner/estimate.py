@@ -145,7 +145,7 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
     shapes, bw, cal, load = needed.values()
     # optional (older databases lack it): convolutions then run at their product's rate
     conv = probes.find("conv-shapes", measured_on, run.threads, library=shapes["library"])
-    conv_by_shape = conv["by_size"] if conv else None
+    conv_by_shape = conv["by_size"] if conv else None  # forward, and "bwd:" keys: backward
     # optional too: element-wise layers then move bytes at the copy's bandwidth
     layers = probes.find("layer-rates", measured_on, run.threads, library=shapes["library"])
     layer_by_size = layers["by_size"] if layers else None
@@ -166,6 +166,15 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
         for p in (*needed.values(), conv, layers)
         if p
     )
+    conv_backward = None
+    if conv_by_shape:
+        from dlbench.frameworks.gemm_shapes import BACKWARD
+
+        # a probe from before the backward was timed: the backward at the forward's rate
+        conv_backward = {
+            k.removeprefix(BACKWARD): v for k, v in conv_by_shape.items() if k.startswith(BACKWARD)
+        } or None
+        conv_by_shape = {k: v for k, v in conv_by_shape.items() if not k.startswith(BACKWARD)}
     return Machine(
         gemm_by_shape=gemm_by_shape,
         bandwidth_by_size=bw_by_size,
@@ -177,6 +186,7 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
         probes=used,
         profile=prof.name if prof else None,
         conv_by_shape=conv_by_shape,
+        conv_backward_by_shape=conv_backward,
         layer_by_size=layer_by_size,
     )
 
