@@ -46,21 +46,30 @@ def test_element_wise_layers_probe():
     assert layer_bytes("activation", 4) == 5 * 4 * 16 * 32 * 32 * 4
 
 
-@pytest.mark.slow  # imports JAX and TensorFlow whole into this process
+CONV_PROBE = """
+import json, sys
+from dlbench.frameworks import gemm_shapes
+
+# two batches, one and 16 input channels (a first layer, whose input takes no gradient)
+gemm_shapes.CONV_BATCH, gemm_shapes.CONV_CHANNELS, gemm_shapes.CONV_FILTERS = (4, 32), (1, 16), (16,)
+print("CONV " + json.dumps(gemm_shapes.conv_rates(sys.argv[1], "cpu")))
+"""
+
+
+@pytest.mark.slow  # imports the library whole, in a process of its own
 @pytest.mark.parametrize("library", ["torch", "jax", "tensorflow"])
-def test_convolutions_probe_forward_and_backward(library, monkeypatch):
+def test_convolutions_probe_forward_and_backward(library):
     """Each convolution shape is timed forward and, under "bwd:", backward alone; the
     estimate (runner/estimate.py) splits the two by that prefix."""
-    from dlbench.frameworks import gemm_shapes
-    from dlbench.frameworks.gemm_shapes import BACKWARD, conv_rates
+    from dlbench.frameworks.gemm_shapes import BACKWARD
     from dlbench.measure.estimate import parse_shape
+    from dlbench.runner.calibrate import LIBRARY_FRAMEWORK
+    from tests.conftest import script_json
 
-    pytest.importorskip({"tensorflow": "tensorflow"}.get(library, library))
-    # two batches, one and 16 input channels (a first layer, whose input takes no gradient)
-    monkeypatch.setattr(gemm_shapes, "CONV_BATCH", (4, 32))
-    monkeypatch.setattr(gemm_shapes, "CONV_CHANNELS", (1, 16))
-    monkeypatch.setattr(gemm_shapes, "CONV_FILTERS", (16,))
-    rates = conv_rates(library, "cpu")
+    pytest.importorskip(library)
+    rates = script_json(
+        CONV_PROBE, library, framework=LIBRARY_FRAMEWORK[library], threads=1, marker="CONV "
+    )
     forward = sorted(k for k in rates if not k.startswith(BACKWARD))
     assert forward == sorted(["1024x9x16", "1024x144x16", "8192x9x16", "8192x144x16"])
     assert sorted(k.removeprefix(BACKWARD) for k in rates if k.startswith(BACKWARD)) == forward
