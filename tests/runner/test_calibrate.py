@@ -61,8 +61,7 @@ print("CONV " + json.dumps(gemm_shapes.conv_rates(sys.argv[1], "cpu")))
 def test_convolutions_probe_forward_and_backward(library):
     """Each convolution shape is timed forward and, under "bwd:", backward alone; the
     estimate (runner/estimate.py) splits the two by that prefix."""
-    from dlbench.frameworks.gemm_shapes import BACKWARD
-    from dlbench.measure.estimate import parse_shape
+    from dlbench.measure.estimate import BACKWARD, parse_shape, split_conv_rates
     from dlbench.runner.calibrate import LIBRARY_FRAMEWORK
     from tests.conftest import script_json
 
@@ -73,5 +72,7 @@ def test_convolutions_probe_forward_and_backward(library):
     forward = sorted(k for k in rates if not k.startswith(BACKWARD))
     assert forward == sorted(["1024x9x16", "1024x144x16", "8192x9x16", "8192x144x16"])
     assert sorted(k.removeprefix(BACKWARD) for k in rates if k.startswith(BACKWARD)) == forward
+    fwd, bwd = split_conv_rates(rates)  # as the estimate reads them
+    assert sorted(fwd) == sorted(bwd) == forward
     assert all(v > 1e6 for v in rates.values())
     assert all(parse_shape(k) for k in forward)

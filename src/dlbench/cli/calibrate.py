@@ -63,13 +63,15 @@ def _figure(r: dict) -> str:
             f"step {d['step_s'] * 1e3:.2f} ms + {d['sample_s'] * 1e6:.1f} us/sample + "
             f"{d['op_s'] * 1e6:.0f} us/op; import {d['import_s']:.1f} s"
         )
-    if r["kind"] == "conv-shapes" and any(k.startswith("bwd:") for k in r["by_size"]):
-        fwd = [v for k, v in r["by_size"].items() if not k.startswith("bwd:")]
-        bwd = [v for k, v in r["by_size"].items() if k.startswith("bwd:")]
-        return (
-            f"forward {min(fwd) / 1e9:.2f}-{max(fwd) / 1e9:.0f}, backward "
-            f"{min(bwd) / 1e9:.2f}-{max(bwd) / 1e9:.0f} GFLOP/s over {len(fwd)} shapes"
-        )
+    if r["kind"] == "conv-shapes":
+        from dlbench.measure.estimate import split_conv_rates
+
+        fwd, bwd = (list(rates.values()) for rates in split_conv_rates(r["by_size"]))
+        if bwd:
+            return (
+                f"forward {min(fwd) / 1e9:.2f}-{max(fwd) / 1e9:.0f}, backward "
+                f"{min(bwd) / 1e9:.2f}-{max(bwd) / 1e9:.0f} GFLOP/s over {len(fwd)} shapes"
+            )
     if r["kind"] in ("gemm-shapes", "conv-shapes"):
         lo, hi = min(r["by_size"].values()), max(r["by_size"].values())
         return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GFLOP/s over {len(r['by_size'])} shapes"

@@ -207,7 +207,6 @@ def _grad_inputs(c: int, x, w) -> list:
 
 
 CONVS = {"torch": _torch_conv, "jax": _jax_conv, "tensorflow": _tf_conv}
-BACKWARD = "bwd:"  # conv_rates' key prefix of a backward rate
 
 
 def conv_rates(library: str, device: str) -> dict[str, float]:
@@ -215,6 +214,8 @@ def conv_rates(library: str, device: str) -> dict[str, float]:
     and under "bwd:MxKxN" the backward pass alone (its gradients' FLOPs, as spec/cost.py
     counts them, over its time). Libraries differ here: JAX's CPU backward of a 256-image
     batch took 5-6x its forward where the FLOPs say 3x (stop 26's note)."""
+    from dlbench.measure.estimate import BACKWARD
+
     out = {}
     for b in CONV_BATCH:
         for c in CONV_CHANNELS:

@@ -87,6 +87,17 @@ def _axis(values: list[int], x: float) -> tuple[int, int, float]:
     return lo, hi, w
 
 
+BACKWARD = "bwd:"  # the conv-shapes probe's key prefix of a backward rate: "bwd:MxKxN"
+
+
+def split_conv_rates(by_size: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """A conv-shapes probe's rates as (forward, backward), both keyed "MxKxN"; the backward
+    is empty for a probe from before the backward was timed."""
+    forward = {k: v for k, v in by_size.items() if not k.startswith(BACKWARD)}
+    backward = {k.removeprefix(BACKWARD): v for k, v in by_size.items() if k.startswith(BACKWARD)}
+    return forward, backward
+
+
 def parse_shape(key: str) -> Gemm:
     m, k, n = (int(v) for v in key.split("x"))
     return m, k, n

@@ -20,6 +20,7 @@ from dlbench.measure.estimate import (
     ThreadSweep,
     net_calibration,
     predict,
+    split_conv_rates,
     stale_reason,
 )
 from dlbench.spec.run import RunSpec
@@ -168,13 +169,8 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
     )
     conv_backward = None
     if conv_by_shape:
-        from dlbench.frameworks.gemm_shapes import BACKWARD
-
-        # a probe from before the backward was timed: the backward at the forward's rate
-        conv_backward = {
-            k.removeprefix(BACKWARD): v for k, v in conv_by_shape.items() if k.startswith(BACKWARD)
-        } or None
-        conv_by_shape = {k: v for k, v in conv_by_shape.items() if not k.startswith(BACKWARD)}
+        conv_by_shape, conv_backward = split_conv_rates(conv_by_shape)
+        conv_backward = conv_backward or None  # an older probe: the forward's rate
     return Machine(
         gemm_by_shape=gemm_by_shape,
         bandwidth_by_size=bw_by_size,
