@@ -223,7 +223,7 @@ def run_one(
     """One run in a process of its own (forked from a warm process of `warm`'s, or a fresh
     one without); always returns a result record."""
     from dlbench.measure.noise import sample_other_load
-    from dlbench.runner.process import child_env, die_with_parent
+    from dlbench.runner.process import child_env, parent_death_preexec
     from dlbench.runner.worker import EVENT_FD_ENV
 
     run = planned.run
@@ -259,7 +259,7 @@ def run_one(
                 env={**env, EVENT_FD_ENV: str(write_fd)},
                 pass_fds=(write_fd,),
                 text=True,
-                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=parent_death_preexec(),
             )
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(job))  # a few kB: the pipe's buffer holds it

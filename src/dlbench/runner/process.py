@@ -12,6 +12,7 @@ import ctypes
 import json
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
@@ -66,6 +67,12 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def parent_death_preexec():
+    """Popen's `preexec_fn` for a child that must not outlive its parent: die_with_parent on
+    Linux (where prctl exists), nothing elsewhere."""
+    return die_with_parent if sys.platform == "linux" else None
 
 
 JAX_CUDA_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin")  # `pip install 'jax[cuda12]'`

@@ -76,7 +76,7 @@ class Warm:
     """One warm process, started with `env`; `fork` makes a run's process of it."""
 
     def __init__(self, env: dict[str, str], framework: str) -> None:
-        from dlbench.runner.process import die_with_parent
+        from dlbench.runner.process import parent_death_preexec
 
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # What the framework says while it is imported (TensorFlow's banner) goes to a file,
@@ -89,7 +89,7 @@ class Warm:
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=self.log,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=parent_death_preexec(),
         )
         theirs.close()
         self.sock.settimeout(READY_TIMEOUT_S)
