@@ -86,7 +86,7 @@ WARM_RUN = ["a-mlp", "digits", "1 epoch", "512 training images"]
 WARM_REPS = 2
 
 
-def warm_rows_() -> tuple[list[list], dict]:
+def warm_suite() -> tuple[list[list], dict]:
     """The same suite, fresh processes against warm ones, side by side."""
     from dlbench.runner.execute import LocalExecutor, execute
     from dlbench.spec import make_run
@@ -180,7 +180,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     exit_rows, exit_figures = shutdown_rows()
     loads.append(load())
-    warm_rows, warm_figures = warm_rows_()
+    warm_rows, warm_figures = warm_suite()
     loads.append(load())
     section = "\n\n".join(
         [
