@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -63,6 +64,32 @@ def test_fit_calibration_recovers_the_costs():
     assert fit["step_s"] == pytest.approx(1e-3)
     assert fit["sample_s"] == pytest.approx(2e-6)
     assert fit["op_s"] == pytest.approx(5e-5)
+    assert fit["per_epoch_s"] == 0.0  # one epoch length: it cannot be told from step_s
+
+
+def test_fit_calibration_recovers_a_cost_per_epoch():
+    def epoch(batch, ops, steps):
+        step_s = 1e-3 + 2e-6 * batch + 5e-5 * ops + 0.08 / steps
+        return {"step_s": step_s, "batch": batch, "ops": ops, "steps": steps}
+
+    fit = fit_calibration([epoch(16, 2, 100), epoch(256, 2, 100), epoch(16, 14, 100),
+                           epoch(16, 2, 400)])  # fmt: skip
+    assert fit["per_epoch_s"] == pytest.approx(0.08)
+    assert fit["step_s"] == pytest.approx(1e-3)
+    assert fit["sample_s"] == pytest.approx(2e-6)
+    assert fit["op_s"] == pytest.approx(5e-5)
+
+
+def test_a_cost_per_epoch_is_paid_once_an_epoch():
+    machine = _machine()
+    spec = PRESETS["a-mlp"].spec
+    summary = spec.summary(PRESETS["a-mlp"].input_shape)
+    with_epoch = replace(machine, calibration=replace(machine.calibration, per_epoch_s=0.08))
+    kw = dict(batch_size=32, epochs=3, n_train=3200, n_val=0, n_test=100)
+    a, b = predict(spec, summary, machine, **kw), predict(spec, summary, with_epoch, **kw)
+    assert b.epoch_s - a.epoch_s == pytest.approx(0.08)
+    assert b.overhead_s - a.overhead_s == pytest.approx(0.08)
+    assert b.wall_s - a.wall_s == pytest.approx(3 * 0.08)
 
 
 def _machine() -> Machine:

@@ -21,9 +21,10 @@ def test_torch_calibration_record():
     )  # fmt: skip
     assert r["boot_id"] == boot_id() and stale_reason(r) is None
     d = r["detail"]
-    for key in ("small_step_s", "wide_step_s", "deep_step_s", "import_s", "start_s"):
+    for key in ("small_step_s", "wide_step_s", "deep_step_s", "long_step_s", "import_s", "start_s"):
         assert d[key] > 0, key
-    assert min(d["step_s"], d["sample_s"], d["op_s"]) >= 0
+    assert min(d["step_s"], d["sample_s"], d["op_s"], d["per_epoch_s"]) >= 0
+    assert d["long_steps"] == 4 * d["small_steps"]
 
 
 def test_products_by_shape_and_bandwidth():

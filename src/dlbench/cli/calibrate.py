@@ -61,7 +61,8 @@ def _figure(r: dict) -> str:
         d = r["detail"]
         return (
             f"step {d['step_s'] * 1e3:.2f} ms + {d['sample_s'] * 1e6:.1f} us/sample + "
-            f"{d['op_s'] * 1e6:.0f} us/op; import {d['import_s']:.1f} s"
+            f"{d['op_s'] * 1e6:.0f} us/op + {d.get('per_epoch_s', 0.0) * 1e3:.0f} ms/epoch; "
+            f"import {d['import_s']:.1f} s"
         )
     if r["kind"] == "conv-shapes":
         from dlbench.measure.estimate import split_conv_rates

@@ -6,10 +6,10 @@ docs/estimating.md states the model; in short, per training step
     + the optimizer's bytes / bandwidth
     + step_s + sample_s * batch + op_s * framework ops          (the framework's own cost)
 
-where rate(shape) is interpolated from the GEMM-shape probe of the library the framework calls
+and per epoch, whatever its steps, the framework's per_epoch_s; where rate(shape) is interpolated from the GEMM-shape probe of the library the framework calls
 (torch: MKL/cuBLAS, keras-tf: oneDNN, keras-jax: XLA), the bandwidth from the memory probe at
-the size the layer touches, and step_s, sample_s, op_s from the framework's calibration (a tiny
-fixed model timed for a few hundred steps). Fixed costs (process start, import, build, compile,
+the size the layer touches, and step_s, sample_s, op_s, per_epoch_s from the framework's
+calibration (a tiny fixed model timed for a few epochs of 100 and 400 steps). Fixed costs (process start, import, build, compile,
 first-epoch extra) come from the calibration too, data loading from the load probe. Nothing
 here reads a stored run: the estimate is never fitted on what it predicts.
 
@@ -145,6 +145,9 @@ class Calibration:
     build_s: float
     compile_s: float
     first_extra_s: float  # the first epoch's extra time (lazy initialisation, tracing)
+    # per epoch, whatever its steps (Keras sets up each epoch's iterator and its last, partial
+    # steps_per_execution call); 0 in probes from before it was measured
+    per_epoch_s: float = 0.0
     # the smallest model's steady step: what its own thread sweep (in compile_s) was made of
     small_step_s: float = 0.0
 
@@ -340,6 +343,7 @@ def predict(
         compute, memory, overhead = compute + count * c, memory + count * m, overhead + count * o
         for k, v in layers.items():
             by_layer[k] = by_layer.get(k, 0.0) + count * v
+    overhead += machine.calibration.per_epoch_s
     epoch_s = compute + memory + overhead
 
     def evaluation(n: int) -> float:
@@ -414,8 +418,15 @@ def _warm_up(
 CALIBRATION_INPUT = (1, 8, 8)  # the tiny model's input (C, H, W)
 CALIBRATION_CLASSES = 10
 CALIBRATION_DEPTH = 6  # hidden layers of the deeper calibration model
-# (name, batch, hidden layers): two batch sizes and two depths fix sample_s and op_s
-CALIBRATION_CONFIGS = (("small", 16, 0), ("wide", 256, 0), ("deep", 16, CALIBRATION_DEPTH))
+CALIBRATION_STEPS = 100  # steps per calibration epoch, but for the long one
+# (name, batch, hidden layers, steps per epoch): two batch sizes, two depths and two epoch
+# lengths fix sample_s, op_s and per_epoch_s
+CALIBRATION_CONFIGS = (
+    ("small", 16, 0, CALIBRATION_STEPS),
+    ("wide", 256, 0, CALIBRATION_STEPS),
+    ("deep", 16, CALIBRATION_DEPTH, CALIBRATION_STEPS),
+    ("long", 16, 0, 4 * CALIBRATION_STEPS),
+)
 
 
 def tiny_model(hidden: int) -> ModelSpec:
@@ -435,29 +446,41 @@ def net_calibration(
 ) -> Calibration:
     """The framework's own costs: each calibration model's measured step less what the model
     says its arithmetic and memory traffic take on this machine (so that the two are not
-    counted twice), solved for step_s, sample_s and op_s."""
+    counted twice), solved for step_s, sample_s, op_s and (where the probe timed the long
+    epoch) per_epoch_s."""
     zero = Calibration(**{k: 0.0 for k in Calibration.__dataclass_fields__})
     probe = Machine(gemm_by_shape, bandwidth_by_size, zero, layer_by_size=layer_by_size)
     points = []
-    for name, batch, hidden in CALIBRATION_CONFIGS:
+    for name, batch, hidden, steps in CALIBRATION_CONFIGS:
+        if f"{name}_step_s" not in detail:
+            continue  # a probe from before this config was timed
         spec = tiny_model(hidden)
         summary = spec.summary(CALIBRATION_INPUT)
         compute, memory, _, _ = _step(spec, summary, batch, probe, "adam", 0.0)
         ops = sum(c.ops for c in costs_of(spec, summary, 1))
         points.append({"step_s": detail[f"{name}_step_s"] - compute - memory, "batch": batch,
-                       "ops": ops})  # fmt: skip
+                       "ops": ops, "steps": detail.get(f"{name}_steps", steps)})  # fmt: skip
     return Calibration(**{**_calibration_fields(detail), **fit_calibration(points)})
 
 
 def fit_calibration(points: list[dict[str, float]]) -> dict[str, float]:
-    """step_s, sample_s, op_s from timed steps of tiny models: each point has `step_s` (the
-    measured steady step less its modelled compute), `batch` and `ops`. Three points, one
-    varying the batch and one the op count, fix the three unknowns; least squares when there
-    are more. Negative fits (noise on a loaded machine) are clamped at zero."""
+    """step_s, sample_s, op_s and per_epoch_s from timed epochs of tiny models: each point
+    has `step_s` (the measured steady epoch over its `steps`, less its modelled compute),
+    `batch`, `ops` and `steps` (CALIBRATION_STEPS where absent). A step costs step_s +
+    sample_s * batch + op_s * ops, and an epoch adds per_epoch_s, so a point's step_s also
+    holds per_epoch_s / steps: points varying the batch, the op count and the epoch's length fix
+    the four unknowns (least squares when there are more); with one epoch length, per_epoch_s
+    is 0 (it cannot be told from step_s). Negative fits (noise on a loaded machine) are clamped
+    at zero."""
     import numpy as np
 
-    a = np.array([[1.0, p["batch"], p["ops"]] for p in points])
+    steps = [float(p.get("steps", CALIBRATION_STEPS)) for p in points]
+    by_epoch = len(set(steps)) > 1
+    a = np.array(
+        [[1.0, p["batch"], p["ops"], *([1.0 / n] if by_epoch else [])]
+         for p, n in zip(points, steps, strict=True)]
+    )  # fmt: skip
     y = np.array([p["step_s"] for p in points])
     coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    step_s, sample_s, op_s = (float(max(c, 0.0)) for c in coef)
-    return {"step_s": step_s, "sample_s": sample_s, "op_s": op_s}
+    step_s, sample_s, op_s, per_epoch_s = (float(max(c, 0.0)) for c in [*coef, 0.0][:4])
+    return {"step_s": step_s, "sample_s": sample_s, "op_s": op_s, "per_epoch_s": per_epoch_s}
