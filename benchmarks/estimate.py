@@ -196,8 +196,8 @@ def section(rows: list[dict], suite_rows: list[dict], summary: dict, loads: list
         "machine's probes (measured first, into a fresh database), then run; float32, "
         f"{EPOCHS} epochs on a slice sized for about {TARGET_EPOCH_S:.0f} s an epoch, each "
         f"configuration run {REPEATS} times: measured is the median of the runs' steady epochs, "
-        "spread the slowest over the fastest. Ratio = predicted / measured. Targets: median absolute error at most 20%, no run off by more "
-        "than 2x; suite totals within 25%.",
+        "spread the slowest over the fastest. Ratio = predicted / measured. Targets: median "
+        "absolute error at most 20%, no run off by more than 2x; suite totals within 25%.",
         "",
         f"Median absolute error {summary['median_abs_error']:.0%}, worst factor "
         f"{summary['worst_factor']:.2f} ({summary['worst']}), over {len(rows)} runs.",

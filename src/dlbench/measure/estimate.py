@@ -6,12 +6,14 @@ docs/estimating.md states the model; in short, per training step
     + the optimizer's bytes / bandwidth
     + step_s + sample_s * batch + op_s * framework ops          (the framework's own cost)
 
-and per epoch, whatever its steps, the framework's per_epoch_s; where rate(shape) is interpolated from the GEMM-shape probe of the library the framework calls
-(torch: MKL/cuBLAS, keras-tf: oneDNN, keras-jax: XLA), the bandwidth from the memory probe at
-the size the layer touches, and step_s, sample_s, op_s, per_epoch_s from the framework's
-calibration (a tiny fixed model timed for a few epochs of 100 and 400 steps). Fixed costs (process start, import, build, compile,
-first-epoch extra) come from the calibration too, data loading from the load probe. Nothing
-here reads a stored run: the estimate is never fitted on what it predicts.
+and per epoch, whatever its steps, the framework's per_epoch_s; where rate(shape) is
+interpolated from the GEMM-shape probe of the library the framework calls (torch:
+MKL/cuBLAS, keras-tf: oneDNN, keras-jax: XLA), the bandwidth from the memory probe at the size
+the layer touches, and step_s, sample_s, op_s, per_epoch_s from the framework's calibration (a
+tiny fixed model timed for a few epochs of 100 and 400 steps). Fixed costs (process start,
+import, build, compile, first-epoch extra) come from the calibration too, data loading from
+the load probe. Nothing here reads a stored run: the estimate is never fitted on what it
+predicts.
 
 This module is arithmetic on probe records (dicts as the store keeps them); it imports spec/
 only. runner/calibrate.py measures the probes; runner/estimate.py gathers them per run.

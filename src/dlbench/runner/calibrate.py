@@ -12,8 +12,8 @@ stale one itself:
   model (far under a MFLOP a step, so its time is the framework's, not the arithmetic's) is
   trained for four epochs of 100 steps at two batch sizes and with two depths, and of 400
   steps once, and the steady epochs' median is solved for a cost per step, per sample, per
-  operation and per epoch (measure/estimate.py `fit_calibration`); the same process times its start, import, build, compile, first epoch
-  and evaluation;
+  operation and per epoch (measure/estimate.py `fit_calibration`); the same process times its
+  start, import, build, compile, first epoch and evaluation;
 - `load`: reading and normalising a dataset, in this process (no framework needed).
 Every record carries the boot id and time it was measured (measure/estimate.py `stale_reason`).
 """
