@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -229,6 +230,43 @@ def test_layer_bandwidth_reads_its_own_kind():
     assert layer_bandwidth(by, "activation", math.sqrt(1e9)) == pytest.approx(math.sqrt(1e19))
     assert layer_bandwidth(by, "batchnorm", 1e6) == pytest.approx(5e8)  # one size: clamped
     assert layer_bandwidth(by, "maxpool", 1000) is None
+
+
+def test_layer_bandwidth_reads_the_layout_and_channels_probed():
+    """A layer reads the rates of its layout and of the probed channel count of its kind
+    (whole vector registers or not); a layout not probed reads any; a probe from before
+    layouts ("kind:bytes") counts as channels-last at 16 channels."""
+    from dlbench.measure.estimate import layer_bandwidth, parse_layer_key, probed_channels
+
+    by = {
+        "batchnorm/nchw/10:1000": 1e9,
+        "batchnorm/nchw/16:1000": 2e9,
+        "batchnorm/nhwc/10:1000": 3e9,
+        "batchnorm/nhwc/16:1000": 4e9,
+    }
+    rate = functools.partial(layer_bandwidth, by, "batchnorm", 1000)
+    assert rate("nchw", 18) == pytest.approx(1e9)  # 18: not a whole register, read as 10
+    assert rate("nchw", 64) == pytest.approx(2e9)  # 64: whole registers, read as 16
+    assert rate("nhwc", 10) == pytest.approx(3e9)
+    assert rate("nhwc", 0) == pytest.approx(4e9)  # not an image: as whole registers
+    only_nhwc = {k: v for k, v in by.items() if "nhwc" in k}
+    assert layer_bandwidth(only_nhwc, "batchnorm", 1000, "nchw", 32) == pytest.approx(4e9)
+    assert parse_layer_key("maxpool:4096") == ("maxpool", "nhwc", 16, 4096)
+    assert parse_layer_key("maxpool/nchw/10:4096") == ("maxpool", "nchw", 10, 4096)
+    assert probed_channels({10, 16}, 5) == 10 and probed_channels({16}, 5) == 16
+    assert probed_channels({8, 10, 40}, 30) == 40  # same kind, nearest in log2
+
+
+def test_layer_costs_carry_their_channels():
+    from dlbench.spec.cost import layer_costs
+    from dlbench.spec.layers import BatchNorm, Conv2d, Dense, Flatten, MaxPool, ModelSpec
+
+    spec = ModelSpec(
+        layers=(Conv2d(filters=6, kernel=3, padding=1, activation="relu"), BatchNorm(),
+                MaxPool(size=2), Flatten(), Dense(units=10))
+    )  # fmt: skip
+    channels = [c.channels for c in layer_costs(spec, (1, 8, 8), 4)]
+    assert channels == [6, 6, 6, 0, 0]  # a conv's: its output's, where its activation runs
 
 
 def test_element_wise_layers_use_the_layers_probe():

@@ -39,20 +39,28 @@ def test_products_by_shape_and_bandwidth():
 def test_element_wise_layers_probe():
     from dlbench.frameworks.gemm_shapes import LAYER_KINDS, layer_bytes, layer_rates
 
-    rates = layer_rates("torch", "cpu", batches=(4, 16))
-    assert set(rates) == {f"{k}:{layer_bytes(k, b)}" for k in LAYER_KINDS for b in (4, 16)}
+    rates = layer_rates("torch", "cpu", batches=(4, 16), channels=(3, 16))
+    assert set(rates) == {
+        f"{k}/{layout}/{c}:{layer_bytes(k, b, c)}"
+        for k in LAYER_KINDS
+        for layout in ("nchw", "nhwc")  # torch times both of its layouts
+        for c in (3, 16)
+        for b in (4, 16)
+    }
     assert all(v > 1e6 for v in rates.values())
     # the bytes spec/cost.py counts: ReLU reads and writes its tensor forward (2 numbers),
     # reads the output's gradient and the input and writes the input's gradient backward (3)
     assert layer_bytes("activation", 4) == 5 * 4 * 16 * 32 * 32 * 4
+    assert layer_bytes("activation", 4, channels=3) == 5 * 4 * 3 * 32 * 32 * 4
 
 
 CONV_PROBE = """
 import json, sys
 from dlbench.frameworks import gemm_shapes
 
-# two batches, one and 16 input channels (a first layer, whose input takes no gradient)
+# two batches, one and 16 input channels (a first layer, whose input takes no gradient), 16x16
 gemm_shapes.CONV_BATCH, gemm_shapes.CONV_CHANNELS, gemm_shapes.CONV_FILTERS = (4, 32), (1, 16), (16,)
+gemm_shapes.CONV_SIDE = 16
 print("CONV " + json.dumps(gemm_shapes.conv_rates(sys.argv[1], "cpu")))
 """
 

@@ -78,6 +78,12 @@ def _figure(r: dict) -> str:
         return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GFLOP/s over {len(r['by_size'])} shapes"
     if r["kind"] == "layer-rates":
         lo, hi = min(r["by_size"].values()), max(r["by_size"].values())
-        kinds = sorted({key.split(":")[0] for key in r["by_size"]})
-        return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GB/s over {len(r['by_size'])} ({', '.join(kinds)})"
+        from dlbench.measure.estimate import parse_layer_key
+
+        keys = [parse_layer_key(key) for key in r["by_size"]]
+        kinds, layouts, channels = (sorted({k[i] for k in keys}) for i in range(3))
+        return (
+            f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GB/s over {len(keys)}: {', '.join(kinds)}; "
+            f"{'/'.join(layouts)}; {'/'.join(map(str, channels))} channels"
+        )
     return f"{r['bytes_per_s'] / 1e9:.2f} GB/s"

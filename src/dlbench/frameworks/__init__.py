@@ -27,10 +27,20 @@ class FrameworkEntry:
     # Why `tuned` cannot choose the CPU threads by measurement in the run's process (None: it
     # sweeps them in warm-up, frameworks/threads.py); read by the adapter and by the estimate.
     threads_fixed: str | None = None
+    # The tunings whose image tensors are channels-first (NCHW) in its kernels; the others run
+    # channels-last. Read by the estimate, whose layer rates differ by layout.
+    channels_first: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, FrameworkEntry] = {
-    "torch": FrameworkEntry("torch", "torch", ("torch",), install="pip install 'dlbench[torch]'"),
+    # torch's `tuned` turns a CNN channels-last (frameworks/torch/model.py)
+    "torch": FrameworkEntry(
+        "torch",
+        "torch",
+        ("torch",),
+        install="pip install 'dlbench[torch]'",
+        channels_first=("default",),
+    ),
     "torch-compile": FrameworkEntry(
         "torch-compile",
         "torch",
@@ -38,6 +48,7 @@ REGISTRY: dict[str, FrameworkEntry] = {
         install="pip install 'dlbench[torch]'",
         variant=True,
         threads_fixed="torch.compile's CPU kernels are specialised for one thread count",
+        channels_first=("default",),
     ),
     "keras-tf": FrameworkEntry(
         "keras-tf",
@@ -61,6 +72,7 @@ REGISTRY: dict[str, FrameworkEntry] = {
         ("keras", "torch"),
         {"KERAS_BACKEND": "torch"},
         "pip install 'dlbench[keras,torch]'",
+        channels_first=("default", "tuned"),  # Keras' torch ops transpose to NCHW
     ),
 }
 

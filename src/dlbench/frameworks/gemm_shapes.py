@@ -19,21 +19,31 @@ from typing import Any
 GRID_M = (16, 128, 1024, 8192)
 GRID_K = (16, 128, 1024)
 GRID_N = (16, 128, 1024)
-# Convolutions (3x3, padding 1, 16x16 images): in channels, filters, batch; keyed by their
+# Convolutions (3x3, padding 1, 28x28 images): in channels, filters, batch; keyed by their
 # im2col product (batch*16*16, channels*9, filters), the shape spec/cost.py gives a conv layer
 CONV_CHANNELS = (1, 16, 64)
 CONV_FILTERS = (16, 64, 128)
 CONV_BATCH = (4, 32, 256)
-CONV_SIDE = 16
+CONV_SIDE = 28  # Fashion-MNIST's side, most of the reports' images
 BANDWIDTH_BYTES = (1 << 18, 1 << 22, 1 << 26, 1 << 28)  # 256 KiB (cache) .. 256 MiB (DRAM)
-# Element-wise layers (ReLU, 2x2 max-pooling, batch-norm in training mode), forward and
-# backward, on (batch, 16, 32, 32) float32 tensors of 4, 16 and 64 MiB: their speed is the
+# Element-wise layers (ReLU, 2x2 max-pooling, batch-norm in training mode, dropout at 0.5, whose
+# random mask can cost more than its bytes: torch's 2 ms for 157k numbers), forward and
+# backward, on (batch, channels, 32, 32) float32 tensors of 2.5 to 64 MiB: their speed is the
 # library's kernels', far from a plain copy's (docs/estimating.md, "Element-wise layers").
 # No smaller size: there a call's dispatch, which the calibration's op_s holds, would count
-# twice; a smaller layer reads the 4 MiB rate.
-LAYER_KINDS = ("activation", "maxpool", "batchnorm")
-LAYER_SHAPE = (16, 32, 32)  # channels, height, width
+# twice; a smaller layer reads the smallest size's rate.
+LAYER_KINDS = ("activation", "maxpool", "batchnorm", "dropout")
+DROPOUT = 0.5
+LAYER_SIDE = 32  # height and width
+# Two channel counts: one a whole number of vector registers (16 float32 in AVX-512), one not.
+# The kernels differ by both: torch's channels-last batch-norm moved 0.45 GB/s at 10 channels
+# and 1.57 at 16 (docs/estimating.md, "Element-wise layers"); the estimate reads the count of
+# the layer's kind (measure/estimate.py `probed_channels`).
+LAYER_CHANNELS = (10, 16)
 LAYER_BATCH = (64, 256, 1024)
+# The memory layouts each library's layers run in: torch's default NCHW, and channels-last,
+# which dlbench's torch `tuned` uses for a CNN; Keras' NHWC in JAX and TensorFlow.
+LAYOUTS = {"torch": ("nchw", "nhwc"), "jax": ("nhwc",), "tensorflow": ("nhwc",)}
 ROUND_S = 0.01  # each timed round lasts about this long, so the clock and a launch do not count
 REPS = 3
 
@@ -230,31 +240,39 @@ def conv_rates(library: str, device: str) -> dict[str, float]:
 
 
 def _layer_spec(kind: str):
-    from dlbench.spec.layers import Act, BatchNorm, MaxPool, ModelSpec
+    from dlbench.spec.layers import Act, BatchNorm, Dropout, MaxPool, ModelSpec
 
-    layer = {"activation": Act(fn="relu"), "maxpool": MaxPool(size=2), "batchnorm": BatchNorm()}
+    layer = {"activation": Act(fn="relu"), "maxpool": MaxPool(size=2), "batchnorm": BatchNorm(),
+             "dropout": Dropout(rate=DROPOUT)}  # fmt: skip
     return ModelSpec(layers=(layer[kind],), name=f"probe-{kind}")
 
 
-def layer_bytes(kind: str, batch: int) -> int:
+def layer_bytes(kind: str, batch: int, channels: int = 16) -> int:
     """The bytes spec/cost.py says one forward and backward pass of the layer moves: the key
     of the layers probe, and what the estimate divides by its rate."""
     from dlbench.spec.cost import layer_costs
 
-    (cost,) = layer_costs(_layer_spec(kind), LAYER_SHAPE, batch)
+    (cost,) = layer_costs(_layer_spec(kind), (channels, LAYER_SIDE, LAYER_SIDE), batch)
     return cost.forward_bytes + cost.backward_bytes
 
 
-def _torch_layer(device: str, kind: str, batch: int):
+def layer_key(kind: str, layout: str, channels: int, nbytes: int) -> str:
+    """The probe's key, "kind/layout/channels:bytes" (measure/estimate.py parse_layer_key)."""
+    return f"{kind}/{layout}/{channels}:{nbytes}"
+
+
+def _torch_layer(device: str, kind: str, batch: int, channels: int = 16, layout: str = "nhwc"):
     import torch
 
     from dlbench.frameworks.torch.devices import torch_device
 
     dev = torch_device(device)
     gen = torch.Generator(device=dev).manual_seed(0)
-    c, h, w = LAYER_SHAPE
+    c, h, w = channels, LAYER_SIDE, LAYER_SIDE
     x = torch.randn(batch, c, h, w, device=dev, generator=gen)
-    x = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)  # tuned's layout
+    if layout == "nhwc":
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
     weight = torch.ones(c, device=dev, requires_grad=True)
     bias = torch.zeros(c, device=dev, requires_grad=True)
     mean, var = torch.zeros(c, device=dev), torch.ones(c, device=dev)
@@ -264,6 +282,7 @@ def _torch_layer(device: str, kind: str, batch: int):
         "batchnorm": lambda t: torch.nn.functional.batch_norm(
             t, mean, var, weight, bias, training=True
         ),
+        "dropout": lambda t: torch.nn.functional.dropout(t, DROPOUT, training=True),
     }[kind]
     grad = torch.ones_like(fn(x))
 
@@ -279,14 +298,14 @@ def _torch_layer(device: str, kind: str, batch: int):
     return step, wait
 
 
-def _jax_layer(device: str, kind: str, batch: int):
+def _jax_layer(device: str, kind: str, batch: int, channels: int = 16, layout: str = "nhwc"):
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     rng = np.random.default_rng(0)
     dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
-    c, h, w = LAYER_SHAPE
+    c, h, w = channels, LAYER_SIDE, LAYER_SIDE
     x = jax.device_put(rng.standard_normal((batch, h, w, c), dtype=np.float32), dev)  # NHWC
 
     def batchnorm(t):
@@ -297,7 +316,12 @@ def _jax_layer(device: str, kind: str, batch: int):
     def maxpool(t):
         return jax.lax.reduce_window(t, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
 
-    fn = {"activation": jax.nn.relu, "maxpool": maxpool, "batchnorm": batchnorm}[kind]
+    def dropout(t):  # as Keras' JAX backend draws its mask
+        keep = jax.random.bernoulli(jax.random.key(0), 1.0 - DROPOUT, t.shape)
+        return jnp.where(keep, t / (1.0 - DROPOUT), 0.0)
+
+    fn = {"activation": jax.nn.relu, "maxpool": maxpool, "batchnorm": batchnorm,
+          "dropout": dropout}[kind]  # fmt: skip
 
     @jax.jit
     def step(t):
@@ -307,13 +331,13 @@ def _jax_layer(device: str, kind: str, batch: int):
     return lambda: step(x), lambda out: jax.block_until_ready(out)
 
 
-def _tf_layer(device: str, kind: str, batch: int):
+def _tf_layer(device: str, kind: str, batch: int, channels: int = 16, layout: str = "nhwc"):
     import numpy as np
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     where = "/CPU:0" if device == "cpu" else "/GPU:0"
-    c, h, w = LAYER_SHAPE
+    c, h, w = channels, LAYER_SIDE, LAYER_SIDE
     with tf.device(where):
         x = tf.constant(rng.standard_normal((batch, h, w, c), dtype=np.float32))  # NHWC
         scale, offset = tf.ones(c), tf.zeros(c)
@@ -322,6 +346,8 @@ def _tf_layer(device: str, kind: str, batch: int):
         "activation": tf.nn.relu,
         "maxpool": lambda t: tf.nn.max_pool2d(t, 2, 2, "VALID"),
         "batchnorm": lambda t: tf.compat.v1.nn.fused_batch_norm(t, scale, offset)[0],
+        # as Keras' TensorFlow backend draws its mask
+        "dropout": lambda t: tf.nn.experimental.stateless_dropout(t, DROPOUT, seed=[0, 1]),
     }[kind]
 
     @tf.function  # a graph, as Keras' train step (no XLA: keras-tf's tuned CNNs run without)
@@ -341,15 +367,20 @@ def _tf_layer(device: str, kind: str, batch: int):
 LAYERS = {"torch": _torch_layer, "jax": _jax_layer, "tensorflow": _tf_layer}
 
 
-def layer_rates(library: str, device: str, batches=LAYER_BATCH) -> dict[str, float]:
-    """Bytes/s of element-wise layers, forward and backward, keyed "kind:bytes" (the bytes
-    spec/cost.py counts for the pass, see layer_bytes)."""
+def layer_rates(
+    library: str, device: str, batches=LAYER_BATCH, channels=LAYER_CHANNELS
+) -> dict[str, float]:
+    """Bytes/s of element-wise layers, forward and backward, in each of the library's layouts
+    and at each channel count, keyed by layer_key (the bytes spec/cost.py counts for the
+    pass, see layer_bytes)."""
     out = {}
     for kind in LAYER_KINDS:
-        for batch in batches:
-            step, wait = LAYERS[library](device, kind, batch)
-            nbytes = layer_bytes(kind, batch)
-            out[f"{kind}:{nbytes}"] = nbytes / best_seconds(step, wait)
+        for layout in LAYOUTS[library]:
+            for c in channels:
+                for batch in batches:
+                    step, wait = LAYERS[library](device, kind, batch, c, layout)
+                    nbytes = layer_bytes(kind, batch, c)
+                    out[layer_key(kind, layout, c, nbytes)] = nbytes / best_seconds(step, wait)
     return out
 
 

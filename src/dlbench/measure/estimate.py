@@ -204,8 +204,10 @@ class Machine:
     # their backward pass (both gradients; the weights' alone for one input channel), by the
     # forward's im2col shape; None: the backward at the forward's rate
     conv_backward_by_shape: dict[str, float] | None = None
-    # element-wise layers' bytes/s, forward and backward, keyed "kind:bytes" (layer-rates)
+    # element-wise layers' bytes/s, forward and backward, keyed "kind/layout/channels:bytes"
+    # (layer-rates; "kind:bytes" in a probe from before layouts: channels-last, 16 channels)
     layer_by_size: dict[str, float] | None = None
+    layout: str = "nhwc"  # the run's image tensors: "nchw" (channels first) or "nhwc"
 
 
 @dataclass
@@ -236,19 +238,54 @@ class Prediction:
         return asdict(self)
 
 
-def layer_bandwidth(by_kind_size: dict[str, float], kind: str, nbytes: float) -> float | None:
+VECTOR_FLOATS = 16  # float32 numbers in one AVX-512 register
+
+
+def probed_channels(probed: set[int], channels: int) -> int:
+    """The probed channel count whose kernels a layer of `channels` runs like: one of the same
+    kind (a whole number of vector registers, or not; docs/estimating.md, "Element-wise
+    layers"), the nearest in log2 of those; 0 (not an image) reads the largest whole one."""
+    whole = channels % VECTOR_FLOATS == 0
+    same = [c for c in probed if (c % VECTOR_FLOATS == 0) == whole] or list(probed)
+    if not channels:
+        return max(same)
+    return min(same, key=lambda c: abs(math.log2(c) - math.log2(channels)))
+
+
+def parse_layer_key(key: str) -> tuple[str, str, int, int]:
+    """(kind, layout, channels, bytes) of a layers-probe key; a key from before layouts
+    ("kind:bytes") is channels-last at 16 channels, as that probe timed."""
+    what, nbytes = key.split(":")
+    if "/" not in what:
+        return what, "nhwc", 16, int(nbytes)
+    kind, layout, channels = what.split("/")
+    return kind, layout, int(channels), int(nbytes)
+
+
+def layer_bandwidth(
+    by_key: dict[str, float], kind: str, nbytes: float, layout: str = "nhwc", channels: int = 0
+) -> float | None:
     """Bytes/s of an element-wise layer of `kind` whose forward and backward passes move
-    `nbytes`, interpolated between the probed sizes of that kind; None: kind not probed."""
-    by_size = {key.split(":")[1]: v for key, v in by_kind_size.items() if key.split(":")[0] == kind}
-    return bandwidth(by_size, nbytes) if by_size else None
+    `nbytes`, in `layout` with `channels`: interpolated between the probed sizes of that kind,
+    layout (any, where the layout was not probed) and probed_channels; None: kind not
+    probed."""
+    rows = [parse_layer_key(k) + (v,) for k, v in by_key.items()]
+    rows = [r for r in rows if r[0] == kind]
+    rows = [r for r in rows if r[1] == layout] or rows
+    if not rows:
+        return None
+    c = probed_channels({r[2] for r in rows}, channels)
+    return bandwidth({str(r[3]): r[4] for r in rows if r[2] == c}, nbytes)
 
 
-def _kind_time(machine: Machine, kind: str, pass_bytes: int, both_bytes: int) -> float | None:
+def _kind_time(
+    machine: Machine, kind: str, pass_bytes: int, both_bytes: int, channels: int = 0
+) -> float | None:
     """Seconds of one pass moving `pass_bytes` through the library's `kind` kernels, from
     the layers probe; None without one (or for a kind it does not time)."""
     if not machine.layer_by_size or not pass_bytes:
         return None
-    rate = layer_bandwidth(machine.layer_by_size, kind, both_bytes)
+    rate = layer_bandwidth(machine.layer_by_size, kind, both_bytes, machine.layout, channels)
     return pass_bytes / rate if rate else None
 
 
@@ -257,15 +294,16 @@ def _layer_time(machine: Machine, cost: LayerCost, backward: bool) -> tuple[floa
     gemms = cost.backward_gemms if backward else cost.forward_gemms
     nbytes = cost.backward_bytes if backward else cost.forward_bytes
     kernel = _kind_time(
-        machine, cost.kind, nbytes, cost.forward_bytes + cost.backward_bytes
+        machine, cost.kind, nbytes, cost.forward_bytes + cost.backward_bytes, cost.channels
     )  # an element-wise layer at its kernels' measured speed
     if kernel is not None:
         return kernel, False
     fused = cost.fused_backward_bytes if backward else cost.fused_forward_bytes
     # a fused activation (Dense(activation="relu")) is a kernel of its own after the product
     act = _kind_time(
-        machine, "activation", fused, cost.fused_forward_bytes + cost.fused_backward_bytes
-    )
+        machine, "activation", fused, cost.fused_forward_bytes + cost.fused_backward_bytes,
+        cost.channels,
+    )  # fmt: skip
     if act is not None:
         nbytes -= fused
     if cost.kind == "conv2d" and machine.conv_by_shape and cost.forward_gemms:

@@ -129,6 +129,8 @@ def _scaled(by: dict[str, float], to: float) -> dict[str, float]:
 
 def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> Machine:
     """The Machine the model predicts `run` on; MissingProbes names what to measure first."""
+    from dlbench.frameworks import entry
+
     measured_on = run.device
     prof = None
     if profile:
@@ -184,6 +186,7 @@ def machine_for(run: RunSpec, probes: ProbeSet, profile: str | None = None) -> M
         conv_by_shape=conv_by_shape,
         conv_backward_by_shape=conv_backward,
         layer_by_size=layer_by_size,
+        layout="nchw" if run.tuning in entry(run.framework).channels_first else "nhwc",
     )
 
 

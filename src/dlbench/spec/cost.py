@@ -27,7 +27,7 @@ Conventions, per batch of `b` samples, float32 (`DTYPE_BYTES` per number):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dlbench.spec.layers import ModelSpec, ModelSummary, Shape, summarize
 
@@ -54,6 +54,9 @@ class LayerCost:
     # of the bytes above, those of an activation fused into a dense or conv layer
     fused_forward_bytes: int = 0
     fused_backward_bytes: int = 0
+    # the output's channels where it is an image (C, H, W), those its element-wise kernels run
+    # over (a conv's fused activation, a pool's, a batch-norm's); 0 otherwise
+    channels: int = 0
 
 
 def _numel(shape: Shape) -> int:
@@ -145,6 +148,8 @@ def costs_of(
             )
         else:  # flatten: a view, no data moves
             out.append(LayerCost(info.name, info.kind, 0, 0, 0, 0, ops=0))
+        if len(info.output_shape) == 3:
+            out[-1] = replace(out[-1], channels=info.output_shape[0])
         shape = info.output_shape
     return out
 
