@@ -1,5 +1,5 @@
 """The layers' one direction (docs/architecture.md), as import-linter's contracts in
-pyproject.toml: `lint-imports` must keep every one."""
+pyproject.toml: `lint-imports` must keep every one; and no module of logic over MAX_LINES."""
 
 from __future__ import annotations
 
@@ -36,3 +36,16 @@ def test_framework_names_are_one_list():
     from dlbench.spec.run import FRAMEWORKS
 
     assert tuple(REGISTRY) == FRAMEWORKS
+
+
+MAX_LINES = 500  # issue 12: a module a newcomer reads whole
+DATA_TABLE = "A data table"  # what a longer module says at its top (its figures, not logic)
+
+
+def test_no_module_of_logic_is_over_max_lines():
+    long = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > MAX_LINES and DATA_TABLE not in text[:2000]:
+            long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+    assert long == [], f"split these (or say '{DATA_TABLE}' at the top of a table): {long}"

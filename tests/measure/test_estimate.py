@@ -12,13 +12,12 @@ import pytest
 from dlbench.measure.estimate import (
     Calibration,
     Machine,
-    bandwidth,
     boot_id,
     fit_calibration,
-    gemm_rate,
     predict,
     stale_reason,
 )
+from dlbench.measure.rates import bandwidth, gemm_rate
 from dlbench.spec.presets import PRESETS
 from tests.runner.estimate_helpers import CALIBRATION, probe_records
 
@@ -223,7 +222,7 @@ def test_a_convolutions_backward_reads_its_own_rate():
 
 
 def test_layer_bandwidth_reads_its_own_kind():
-    from dlbench.measure.estimate import layer_bandwidth
+    from dlbench.measure.rates import layer_bandwidth
 
     by = {"activation:1000": 1e9, "activation:1000000": 1e10, "batchnorm:1000": 5e8}
     assert layer_bandwidth(by, "activation", 1000) == pytest.approx(1e9)
@@ -236,7 +235,7 @@ def test_layer_bandwidth_reads_the_layout_and_channels_probed():
     """A layer reads the rates of its layout and of the probed channel count of its kind
     (whole vector registers or not); a layout not probed reads any; a probe from before
     layouts ("kind:bytes") counts as channels-last at 16 channels."""
-    from dlbench.measure.estimate import layer_bandwidth, parse_layer_key, probed_channels
+    from dlbench.measure.rates import layer_bandwidth, parse_layer_key, probed_channels
 
     by = {
         "batchnorm/nchw/10:1000": 1e9,

@@ -70,7 +70,7 @@ print("CONV " + json.dumps(gemm_shapes.conv_rates(sys.argv[1], "cpu")))
 def test_convolutions_probe_forward_and_backward(library):
     """Each convolution shape is timed forward and, under "bwd:", backward alone; the
     estimate (runner/estimate.py) splits the two by that prefix."""
-    from dlbench.measure.estimate import BACKWARD, parse_shape, split_conv_rates
+    from dlbench.measure.rates import BACKWARD, parse_shape, split_conv_rates
     from dlbench.runner.calibrate import LIBRARY_FRAMEWORK
     from tests.conftest import script_json
 

@@ -65,7 +65,7 @@ def _figure(r: dict) -> str:
             f"import {d['import_s']:.1f} s"
         )
     if r["kind"] == "conv-shapes":
-        from dlbench.measure.estimate import split_conv_rates
+        from dlbench.measure.rates import split_conv_rates
 
         fwd, bwd = (list(rates.values()) for rates in split_conv_rates(r["by_size"]))
         if bwd:
@@ -78,7 +78,7 @@ def _figure(r: dict) -> str:
         return f"{lo / 1e9:.2f}-{hi / 1e9:.0f} GFLOP/s over {len(r['by_size'])} shapes"
     if r["kind"] == "layer-rates":
         lo, hi = min(r["by_size"].values()), max(r["by_size"].values())
-        from dlbench.measure.estimate import parse_layer_key
+        from dlbench.measure.rates import parse_layer_key
 
         keys = [parse_layer_key(key) for key in r["by_size"]]
         kinds, layouts, channels = (sorted({k[i] for k in keys}) for i in range(3))

@@ -38,7 +38,7 @@ LAYER_SIDE = 32  # height and width
 # Two channel counts: one a whole number of vector registers (16 float32 in AVX-512), one not.
 # The kernels differ by both: torch's channels-last batch-norm moved 0.45 GB/s at 10 channels
 # and 1.57 at 16 (docs/estimating.md, "Element-wise layers"); the estimate reads the count of
-# the layer's kind (measure/estimate.py `probed_channels`).
+# the layer's kind (measure/rates.py `probed_channels`).
 LAYER_CHANNELS = (10, 16)
 LAYER_BATCH = (64, 256, 1024)
 # The memory layouts each library's layers run in: torch's default NCHW, and channels-last,
@@ -224,7 +224,7 @@ def conv_rates(library: str, device: str) -> dict[str, float]:
     and under "bwd:MxKxN" the backward pass alone (its gradients' FLOPs, as spec/cost.py
     counts them, over its time). Libraries differ here: JAX's CPU backward of a 256-image
     batch took 5-6x its forward where the FLOPs say 3x (stop 26's note)."""
-    from dlbench.measure.estimate import BACKWARD
+    from dlbench.measure.rates import BACKWARD
 
     out = {}
     for b in CONV_BATCH:
@@ -257,7 +257,7 @@ def layer_bytes(kind: str, batch: int, channels: int = 16) -> int:
 
 
 def layer_key(kind: str, layout: str, channels: int, nbytes: int) -> str:
-    """The probe's key, "kind/layout/channels:bytes" (measure/estimate.py parse_layer_key)."""
+    """The probe's key, "kind/layout/channels:bytes" (measure/rates.py parse_layer_key)."""
     return f"{kind}/{layout}/{channels}:{nbytes}"
 
 

@@ -20,9 +20,9 @@ from dlbench.measure.estimate import (
     ThreadSweep,
     net_calibration,
     predict,
-    split_conv_rates,
     stale_reason,
 )
+from dlbench.measure.rates import split_conv_rates
 from dlbench.spec.run import RunSpec
 
 
