@@ -32,14 +32,17 @@ class FrameworkEntry:
     channels_first: tuple[str, ...] = ()
 
 
+# torch's default loop keeps NCHW; its `tuned` turns a CNN channels-last
+# (frameworks/torch/model.py `memory_format` reads this)
+TORCH_CHANNELS_FIRST = ("default",)
+
 REGISTRY: dict[str, FrameworkEntry] = {
-    # torch's `tuned` turns a CNN channels-last (frameworks/torch/model.py)
     "torch": FrameworkEntry(
         "torch",
         "torch",
         ("torch",),
         install="pip install 'dlbench[torch]'",
-        channels_first=("default",),
+        channels_first=TORCH_CHANNELS_FIRST,
     ),
     "torch-compile": FrameworkEntry(
         "torch-compile",
@@ -48,7 +51,7 @@ REGISTRY: dict[str, FrameworkEntry] = {
         install="pip install 'dlbench[torch]'",
         variant=True,
         threads_fixed="torch.compile's CPU kernels are specialised for one thread count",
-        channels_first=("default",),
+        channels_first=TORCH_CHANNELS_FIRST,
     ),
     "keras-tf": FrameworkEntry(
         "keras-tf",

@@ -20,25 +20,25 @@ GRID_M = (16, 128, 1024, 8192)
 GRID_K = (16, 128, 1024)
 GRID_N = (16, 128, 1024)
 # Convolutions (3x3, padding 1, 28x28 images): in channels, filters, batch; keyed by their
-# im2col product (batch*16*16, channels*9, filters), the shape spec/cost.py gives a conv layer
+# im2col product (batch*side*side, channels*9, filters), the shape spec/cost.py gives a conv layer
 CONV_CHANNELS = (1, 16, 64)
 CONV_FILTERS = (16, 64, 128)
 CONV_BATCH = (4, 32, 256)
 CONV_SIDE = 28  # Fashion-MNIST's side, most of the reports' images
 BANDWIDTH_BYTES = (1 << 18, 1 << 22, 1 << 26, 1 << 28)  # 256 KiB (cache) .. 256 MiB (DRAM)
 # Element-wise layers (ReLU, 2x2 max-pooling, batch-norm in training mode, dropout at 0.5, whose
-# random mask can cost more than its bytes: torch's 2 ms for 157k numbers), forward and
-# backward, on (batch, channels, 32, 32) float32 tensors of 2.5 to 64 MiB: their speed is the
-# library's kernels', far from a plain copy's (docs/estimating.md, "Element-wise layers").
+# random mask can cost more than its bytes), forward and backward, on (batch, channels, 32, 32)
+# float32 tensors of 2.5 to 64 MiB: their speed is the library's kernels', far from a plain
+# copy's (docs/estimating.md, "Element-wise layers").
 # No smaller size: there a call's dispatch, which the calibration's op_s holds, would count
 # twice; a smaller layer reads the smallest size's rate.
 LAYER_KINDS = ("activation", "maxpool", "batchnorm", "dropout")
 DROPOUT = 0.5
 LAYER_SIDE = 32  # height and width
 # Two channel counts: one a whole number of vector registers (16 float32 in AVX-512), one not.
-# The kernels differ by both: torch's channels-last batch-norm moved 0.45 GB/s at 10 channels
-# and 1.57 at 16 (docs/estimating.md, "Element-wise layers"); the estimate reads the count of
-# the layer's kind (measure/rates.py `probed_channels`).
+# The kernels differ by both: torch's channels-last batch-norm is several times slower at 10
+# channels than at 16 (docs/estimating.md, "Element-wise layers", with the figures); the
+# estimate reads the count of the layer's kind (measure/rates.py `probed_channels`).
 LAYER_CHANNELS = (10, 16)
 LAYER_BATCH = (64, 256, 1024)
 # The memory layouts each library's layers run in: torch's default NCHW, and channels-last,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlbench.frameworks import TORCH_CHANNELS_FIRST
 from dlbench.frameworks.base import strip_output_activation
 from dlbench.frameworks.initializers import sample, shared_weights
 from dlbench.spec.layers import (
@@ -117,9 +118,12 @@ def make_optimizer(run: RunSpec, params, fused: bool = False) -> torch.optim.Opt
 
 def memory_format(spec: ModelSpec, tuning: str) -> torch.memory_format:
     """`tuned` trains convolutional models channels-last (NHWC), which oneDNN's CPU
-    convolutions and pools (and cuDNN's) run faster; everything else keeps NCHW."""
+    convolutions and pools (and cuDNN's) run faster; everything else keeps NCHW. The tunings
+    that keep it are TORCH_CHANNELS_FIRST, which the estimate reads too."""
     has_conv = any(layer.type == "conv2d" for layer in spec.layers)
-    return torch.channels_last if tuning == "tuned" and has_conv else torch.contiguous_format
+    if has_conv and tuning not in TORCH_CHANNELS_FIRST:
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def apply_activation(activation: str, logits: torch.Tensor) -> torch.Tensor:
